@@ -1,0 +1,101 @@
+//! Errors that callers branch on. Each has a stable code that the Node
+//! binding passes to JavaScript unchanged, and a hint that tells the user
+//! what to do next.
+
+use std::io;
+
+/// An error from opening or sampling a Ruby process.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no process with pid {pid}")]
+    NoSuchProcess { pid: i32 },
+
+    #[error("process {pid} is not a Ruby process: {reason}")]
+    NotRuby { pid: i32, reason: String },
+
+    #[error("Ruby {version} is not supported yet (supported: {supported})")]
+    UnsupportedVersion { version: String, supported: String },
+
+    #[error("permission denied while {action} of process {pid}")]
+    PermissionDenied { pid: i32, action: String },
+
+    #[error("process {pid} exited")]
+    ProcessExited { pid: i32 },
+
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    #[error("failed to read the Ruby VM of process {pid}: {reason}")]
+    VmUnreadable { pid: i32, reason: String },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Hint shown with [`Error::PermissionDenied`]: the capability to add and
+/// where to add it in Docker and Kubernetes.
+pub const PERMISSION_HINT: &str = "\
+Reading another process's memory needs the same user as the target, or root \
+with the SYS_PTRACE capability. Run rbprof as root, or in Docker add \
+`--cap-add SYS_PTRACE`; in Kubernetes add to the container:\n\
+  securityContext:\n\
+    capabilities:\n\
+      add: [\"SYS_PTRACE\"]";
+
+impl Error {
+    /// Returns the stable code that JavaScript callers branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NoSuchProcess { .. } => "ERR_NO_SUCH_PROCESS",
+            Error::NotRuby { .. } => "ERR_NOT_RUBY",
+            Error::UnsupportedVersion { .. } => "ERR_UNSUPPORTED_VERSION",
+            Error::PermissionDenied { .. } => "ERR_PERMISSION_DENIED",
+            Error::ProcessExited { .. } => "ERR_PROCESS_EXITED",
+            Error::InvalidArgument(_) => "ERR_INVALID_ARGUMENT",
+            Error::VmUnreadable { .. } => "ERR_VM_UNREADABLE",
+            Error::Io { .. } => "ERR_IO",
+        }
+    }
+
+    /// Returns what the user can do next, where there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::NoSuchProcess { .. } => Some(
+                "Check the pid with `ps aux | grep ruby`; inside a container, \
+                 the app is often pid 1."
+                    .into(),
+            ),
+            Error::NotRuby { .. } => Some(
+                "Point --pid at the ruby process itself, not at a shell or a \
+                 wrapper script that started it."
+                    .into(),
+            ),
+            Error::UnsupportedVersion { version, .. } => Some(format!(
+                "If this build shares its layout with a supported release, \
+                 try `--force-version X.Y.Z` with that release (Ruby {version} \
+                 was detected)."
+            )),
+            Error::PermissionDenied { .. } => Some(PERMISSION_HINT.into()),
+            Error::VmUnreadable { .. } => Some(
+                "The process may still be starting; try again in a second. If \
+                 it persists, the Ruby build may use a layout rbprof does not \
+                 know: try --force-version."
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Error {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

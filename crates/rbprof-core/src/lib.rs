@@ -1,0 +1,30 @@
+//! rbprof-core reads the Ruby stacks of a running MRI process from outside
+//! it, with `process_vm_readv`, and samples them on a native thread.
+//!
+//! ```no_run
+//! use rbprof_core::{Sampler, SamplerOptions};
+//! use std::time::Duration;
+//!
+//! let sampler = Sampler::start(SamplerOptions::new(1234)).unwrap();
+//! println!("Ruby {}", sampler.target().ruby_version);
+//! while let Some(batch) = sampler.next_batch(Duration::from_secs(1)) {
+//!     println!("{} samples", batch.samples.len());
+//!     if batch.end.is_some() {
+//!         break;
+//!     }
+//! }
+//! ```
+
+pub mod error;
+pub mod memory;
+pub mod process;
+pub mod ruby;
+pub mod sample;
+pub mod sampler;
+
+pub use error::{Error, Result};
+pub use sample::{
+    Batch, EndReason, Frame, FrameKind, Function, Sample, Stats, ThreadInfo,
+    ThreadState,
+};
+pub use sampler::{Sampler, SamplerOptions, TargetInfo};

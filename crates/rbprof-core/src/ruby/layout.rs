@@ -1,0 +1,409 @@
+//! Struct layouts of each supported Ruby version, loaded from the table
+//! that `tools/layoutgen` generates from Ruby's own headers.
+//!
+//! Keys are C member designators as `offsetof` takes them
+//! (`rb_vm_t.ractor.main_ractor`), so a key reads the same here, in the
+//! generator's probe and in Ruby's source. A field that only some versions
+//! have is an `Option`; the walker picks its strategy from which are set.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The generated table, embedded at build time.
+const TABLE_JSON: &str = include_str!("../../layouts/ruby.json");
+
+/// Byte position of a C bitfield: `(word >> shift) & ((1 << width) - 1)`
+/// where `word` is the little-endian u32 at `offset`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub struct Bitfield {
+    pub offset: u64,
+    pub shift: u32,
+    pub width: u32,
+}
+
+impl Bitfield {
+    /// Extracts the field from the four bytes at `offset`.
+    pub fn extract(&self, word: u32) -> u32 {
+        let mask = if self.width >= 32 {
+            u32::MAX
+        } else {
+            (1u32 << self.width) - 1
+        };
+        (word >> self.shift) & mask
+    }
+}
+
+/// Member offsets, in bytes from the start of the struct.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fields {
+    // The VM and its ractors (3.0 and later).
+    #[serde(rename = "rb_vm_t.ractor.set")]
+    pub vm_ractor_set: Option<u64>,
+    #[serde(rename = "rb_vm_t.ractor.cnt")]
+    pub vm_ractor_cnt: Option<u64>,
+    #[serde(rename = "rb_vm_t.ractor.main_ractor")]
+    pub vm_main_ractor: Option<u64>,
+    #[serde(rename = "rb_vm_t.ractor.main_thread")]
+    pub vm_main_thread: Option<u64>,
+    #[serde(rename = "rb_ractor_t.vmlr_node")]
+    pub ractor_vmlr_node: Option<u64>,
+    #[serde(rename = "rb_ractor_t.threads.set")]
+    pub ractor_threads_set: Option<u64>,
+    #[serde(rename = "rb_ractor_t.threads.cnt")]
+    pub ractor_threads_cnt: Option<u64>,
+    #[serde(rename = "rb_ractor_t.threads.running_ec")]
+    pub ractor_running_ec: Option<u64>,
+    #[serde(rename = "rb_ractor_t.threads.main")]
+    pub ractor_main_thread: Option<u64>,
+
+    // Threads.
+    #[serde(rename = "rb_thread_t.lt_node")]
+    pub thread_lt_node: Option<u64>,
+    #[serde(rename = "rb_thread_t.self")]
+    pub thread_self: u64,
+    #[serde(rename = "rb_thread_t.ractor")]
+    pub thread_ractor: Option<u64>,
+    #[serde(rename = "rb_thread_t.ec")]
+    pub thread_ec: u64,
+    #[serde(rename = "rb_thread_t.thread_id")]
+    pub thread_thread_id: u64,
+    /// The kernel thread id, on builds that define RB_THREAD_T_HAS_NATIVE_ID.
+    #[serde(rename = "rb_thread_t.tid")]
+    pub thread_tid: Option<u64>,
+    #[serde(rename = "rb_thread_t.name")]
+    pub thread_name: u64,
+
+    // Execution contexts and control frames.
+    #[serde(rename = "rb_execution_context_t.vm_stack")]
+    pub ec_vm_stack: u64,
+    #[serde(rename = "rb_execution_context_t.vm_stack_size")]
+    pub ec_vm_stack_size: u64,
+    #[serde(rename = "rb_execution_context_t.cfp")]
+    pub ec_cfp: u64,
+    #[serde(rename = "rb_execution_context_t.thread_ptr")]
+    pub ec_thread_ptr: Option<u64>,
+    #[serde(rename = "rb_control_frame_t.pc")]
+    pub cfp_pc: u64,
+    #[serde(rename = "rb_control_frame_t.sp")]
+    pub cfp_sp: u64,
+    #[serde(rename = "rb_control_frame_t.iseq")]
+    pub cfp_iseq: u64,
+    #[serde(rename = "rb_control_frame_t.self")]
+    pub cfp_self: u64,
+    #[serde(rename = "rb_control_frame_t.ep")]
+    pub cfp_ep: u64,
+
+    // Instruction sequences.
+    #[serde(rename = "rb_iseq_t.flags")]
+    pub iseq_flags: u64,
+    #[serde(rename = "rb_iseq_t.body")]
+    pub iseq_body: u64,
+    #[serde(rename = "rb_iseq_constant_body.type")]
+    pub body_type: u64,
+    #[serde(rename = "rb_iseq_constant_body.iseq_size")]
+    pub body_iseq_size: u64,
+    #[serde(rename = "rb_iseq_constant_body.iseq_encoded")]
+    pub body_iseq_encoded: u64,
+    #[serde(rename = "rb_iseq_constant_body.location.pathobj")]
+    pub body_pathobj: u64,
+    #[serde(rename = "rb_iseq_constant_body.location.base_label")]
+    pub body_base_label: u64,
+    #[serde(rename = "rb_iseq_constant_body.location.label")]
+    pub body_label: u64,
+    #[serde(rename = "rb_iseq_constant_body.location.first_lineno")]
+    pub body_first_lineno: u64,
+    #[serde(rename = "rb_iseq_constant_body.insns_info.body")]
+    pub body_insns_info_body: u64,
+    #[serde(rename = "rb_iseq_constant_body.insns_info.positions")]
+    pub body_insns_info_positions: u64,
+    #[serde(rename = "rb_iseq_constant_body.insns_info.size")]
+    pub body_insns_info_size: u64,
+    #[serde(rename = "rb_iseq_constant_body.insns_info.succ_index_table")]
+    pub body_succ_index_table: Option<u64>,
+    #[serde(rename = "rb_iseq_constant_body.local_iseq")]
+    pub body_local_iseq: u64,
+    #[serde(rename = "rb_iseq_constant_body.parent_iseq")]
+    pub body_parent_iseq: u64,
+    #[serde(rename = "iseq_insn_info_entry.line_no")]
+    pub insn_info_line_no: u64,
+
+    // Method entries and definitions.
+    #[serde(rename = "rb_callable_method_entry_t.flags")]
+    pub me_flags: u64,
+    #[serde(rename = "rb_callable_method_entry_t.defined_class")]
+    pub me_defined_class: u64,
+    #[serde(rename = "rb_callable_method_entry_t.def")]
+    pub me_def: u64,
+    #[serde(rename = "rb_callable_method_entry_t.called_id")]
+    pub me_called_id: u64,
+    #[serde(rename = "rb_callable_method_entry_t.owner")]
+    pub me_owner: u64,
+    #[serde(rename = "rb_method_definition_t.original_id")]
+    pub def_original_id: u64,
+    #[serde(rename = "vm_svar.cref_or_me")]
+    pub svar_cref_or_me: u64,
+
+    // Objects.
+    #[serde(rename = "RBasic.flags")]
+    pub basic_flags: u64,
+    #[serde(rename = "RBasic.klass")]
+    pub basic_klass: u64,
+    #[serde(rename = "RString.as.heap.len")]
+    pub string_heap_len: Option<u64>,
+    /// The length field outside the union, from Ruby 3.2.
+    #[serde(rename = "RString.len")]
+    pub string_len: Option<u64>,
+    #[serde(rename = "RString.as.heap.ptr")]
+    pub string_heap_ptr: u64,
+    #[serde(rename = "RString.as.embed.ary")]
+    pub string_embed_ary: u64,
+    /// The embedded length field of variable-width allocation builds
+    /// (3.1 with USE_RVARGC).
+    #[serde(rename = "RString.as.embed.len")]
+    pub string_embed_len: Option<u64>,
+    #[serde(rename = "RArray.as.heap.len")]
+    pub array_heap_len: u64,
+    #[serde(rename = "RArray.as.heap.ptr")]
+    pub array_heap_ptr: u64,
+    #[serde(rename = "RArray.as.ary")]
+    pub array_embed_ary: u64,
+    #[serde(rename = "RClass.ptr")]
+    pub class_ptr: Option<u64>,
+    #[serde(rename = "rb_classext_t.iv_tbl")]
+    pub classext_iv_tbl: Option<u64>,
+    #[serde(rename = "rb_classext_t.classpath")]
+    pub classext_classpath: Option<u64>,
+
+    // The symbol table, for method and class names.
+    #[serde(rename = "rb_symbols_t.last_id")]
+    pub symbols_last_id: u64,
+    #[serde(rename = "rb_symbols_t.ids")]
+    pub symbols_ids: u64,
+
+    // st_table, for class instance variables.
+    #[serde(rename = "st_table.num_entries")]
+    pub st_num_entries: u64,
+    #[serde(rename = "st_table.entries_start")]
+    pub st_entries_start: u64,
+    #[serde(rename = "st_table.entries_bound")]
+    pub st_entries_bound: u64,
+    #[serde(rename = "st_table.entries")]
+    pub st_entries: u64,
+    #[serde(rename = "st_table_entry.key")]
+    pub st_entry_key: u64,
+    #[serde(rename = "st_table_entry.record")]
+    pub st_entry_record: u64,
+}
+
+/// Bitfields, located by the probe since `offsetof` cannot take them.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bitfields {
+    #[serde(rename = "rb_thread_t.status")]
+    pub thread_status: Bitfield,
+    #[serde(rename = "rb_method_definition_t.type")]
+    pub def_type: Bitfield,
+}
+
+/// Struct sizes in bytes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sizes {
+    pub rb_control_frame_t: u64,
+    pub iseq_insn_info_entry: u64,
+    pub st_table_entry: u64,
+    pub rb_thread_t: u64,
+    pub rb_execution_context_t: u64,
+    pub rb_iseq_constant_body: u64,
+}
+
+/// Values of enums and macros from the headers.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(non_snake_case)]
+pub struct Constants {
+    pub VM_FRAME_MAGIC_MASK: u64,
+    pub VM_FRAME_MAGIC_METHOD: u64,
+    pub VM_FRAME_MAGIC_BLOCK: u64,
+    pub VM_FRAME_MAGIC_CLASS: u64,
+    pub VM_FRAME_MAGIC_TOP: u64,
+    pub VM_FRAME_MAGIC_CFUNC: u64,
+    pub VM_FRAME_MAGIC_IFUNC: u64,
+    pub VM_FRAME_MAGIC_EVAL: u64,
+    pub VM_FRAME_MAGIC_RESCUE: u64,
+    pub VM_FRAME_MAGIC_DUMMY: u64,
+    pub VM_FRAME_FLAG_BMETHOD: u64,
+    pub VM_FRAME_FLAG_CFRAME: u64,
+    pub VM_ENV_FLAG_LOCAL: u64,
+    pub VM_ENV_DATA_INDEX_ME_CREF: i64,
+    pub VM_ENV_DATA_INDEX_SPECVAL: i64,
+    pub VM_ENV_DATA_INDEX_FLAGS: i64,
+    pub VM_METHOD_TYPE_ISEQ: u64,
+    pub VM_METHOD_TYPE_CFUNC: u64,
+    pub VM_METHOD_TYPE_BMETHOD: u64,
+    pub ISEQ_TYPE_TOP: u64,
+    pub ISEQ_TYPE_METHOD: u64,
+    pub ISEQ_TYPE_BLOCK: u64,
+    pub ISEQ_TYPE_CLASS: u64,
+    pub ISEQ_TYPE_RESCUE: u64,
+    pub ISEQ_TYPE_ENSURE: u64,
+    pub ISEQ_TYPE_EVAL: u64,
+    pub ISEQ_TYPE_MAIN: u64,
+    pub ISEQ_TYPE_PLAIN: u64,
+    pub THREAD_RUNNABLE: u64,
+    pub THREAD_STOPPED: u64,
+    pub THREAD_STOPPED_FOREVER: u64,
+    pub THREAD_KILLED: u64,
+    pub RUBY_T_MASK: u64,
+    pub RUBY_T_OBJECT: u64,
+    pub RUBY_T_CLASS: u64,
+    pub RUBY_T_MODULE: u64,
+    pub RUBY_T_ICLASS: u64,
+    pub RUBY_T_STRING: u64,
+    pub RUBY_T_ARRAY: u64,
+    pub RUBY_T_IMEMO: u64,
+    pub RUBY_FL_USHIFT: u64,
+    pub RUBY_FL_SINGLETON: u64,
+    pub IMEMO_MASK: u64,
+    pub imemo_iseq: u64,
+    pub imemo_ment: u64,
+    pub imemo_cref: u64,
+    pub imemo_svar: u64,
+    pub imemo_ifunc: u64,
+    pub RSTRING_NOEMBED: u64,
+    pub RSTRING_EMBED_LEN_MASK: Option<u64>,
+    pub RSTRING_EMBED_LEN_SHIFT: Option<u64>,
+    pub RARRAY_EMBED_FLAG: u64,
+    pub RARRAY_EMBED_LEN_MASK: u64,
+    pub RARRAY_EMBED_LEN_SHIFT: u64,
+    pub ID_ENTRY_UNIT: u64,
+    pub ID_ENTRY_SIZE: u64,
+    pub ID_ENTRY_STR: u64,
+    pub RUBY_ID_SCOPE_SHIFT: u64,
+    pub tLAST_OP_ID: u64,
+    pub id__attached__: Option<u64>,
+    pub Qnil: u64,
+    pub Qfalse: u64,
+    pub Qtrue: u64,
+    pub Qundef: u64,
+}
+
+/// The layout of one range of Ruby releases.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layout {
+    /// First release this entry applies to, e.g. `3.1.0`.
+    pub from: String,
+    /// Last release this entry applies to, inclusive.
+    pub through: String,
+    /// True once a live process of this range has been profiled with it.
+    pub verified: bool,
+    /// The source tree and configure options the probe ran on.
+    pub source: String,
+    /// Why the releases in the range share one layout.
+    pub shared_because: String,
+    pub fields: Fields,
+    pub bitfields: Bitfields,
+    pub sizes: Sizes,
+    pub constants: Constants,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    #[allow(dead_code)]
+    generator: String,
+    layouts: Vec<Layout>,
+}
+
+/// A parsed `X.Y.Z` version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub u32, pub u32, pub u32);
+
+impl Version {
+    /// Parses `3.1.2` or `3.1` (patch 0); ignores a suffix like `-preview1`.
+    pub fn parse(text: &str) -> Option<Version> {
+        let core = text.split(['-', 'p', '+']).next()?;
+        let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
+        let major = parts.next()??;
+        let minor = parts.next()??;
+        let patch = parts.next().unwrap_or(Some(0))?;
+        Some(Version(major, minor, patch))
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+fn table() -> &'static Vec<Layout> {
+    use std::sync::OnceLock;
+    static TABLE: OnceLock<Vec<Layout>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let table: Table = serde_json::from_str(TABLE_JSON)
+            .expect("layouts/ruby.json is checked by a unit test");
+        table.layouts
+    })
+}
+
+/// Returns every layout in the table.
+pub fn all() -> &'static [Layout] {
+    table()
+}
+
+/// Finds the layout whose range contains `version`.
+pub fn find(version: Version) -> Option<&'static Layout> {
+    table().iter().find(|layout| {
+        let from = Version::parse(&layout.from);
+        let through = Version::parse(&layout.through);
+        matches!((from, through), (Some(a), Some(b)) if a <= version && version <= b)
+    })
+}
+
+/// Lists the supported ranges for messages, e.g. `3.1.0-3.1.7`.
+pub fn supported_list() -> String {
+    let mut ranges: BTreeMap<Version, String> = BTreeMap::new();
+    for layout in table() {
+        let key = Version::parse(&layout.from).unwrap_or(Version(0, 0, 0));
+        let mark = if layout.verified { "" } else { " (unverified)" };
+        ranges.insert(key, format!("{}-{}{}", layout.from, layout.through, mark));
+    }
+    ranges.into_values().collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_parses() {
+        assert!(!all().is_empty());
+        for layout in all() {
+            assert!(Version::parse(&layout.from).is_some(), "{}", layout.from);
+            assert!(Version::parse(&layout.through).is_some());
+        }
+    }
+
+    #[test]
+    fn version_parse_forms() {
+        assert_eq!(Version::parse("3.1.2"), Some(Version(3, 1, 2)));
+        assert_eq!(Version::parse("3.4"), Some(Version(3, 4, 0)));
+        assert_eq!(Version::parse("3.3.0-preview2"), Some(Version(3, 3, 0)));
+        assert_eq!(Version::parse("x.1"), None);
+    }
+
+    #[test]
+    fn bitfield_extracts() {
+        let field = Bitfield {
+            offset: 0,
+            shift: 3,
+            width: 2,
+        };
+        assert_eq!(field.extract(0b1_1000), 3);
+        assert_eq!(field.extract(0b0_1000), 1);
+    }
+}
