@@ -38,6 +38,17 @@ impl Bitfield {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fields {
+    // The VM's thread list before ractors (2.7).
+    /// The main thread, in 2.7; versions with ractors keep it in `ractor.main_thread`.
+    #[serde(rename = "rb_vm_t.main_thread")]
+    pub vm_main_thread_before_ractors: Option<u64>,
+    /// The list of living threads, linked through `rb_thread_t.vmlt_node` (2.7).
+    #[serde(rename = "rb_vm_t.living_threads")]
+    pub vm_living_threads: Option<u64>,
+    /// The number of threads in `living_threads` (2.7).
+    #[serde(rename = "rb_vm_t.living_thread_num")]
+    pub vm_living_thread_num: Option<u64>,
+
     // The VM and its ractors (3.0 and later).
     #[serde(rename = "rb_vm_t.ractor.set")]
     pub vm_ractor_set: Option<u64>,
@@ -59,6 +70,9 @@ pub struct Fields {
     pub ractor_main_thread: Option<u64>,
 
     // Threads.
+    /// The node in `rb_vm_t.living_threads` (2.7).
+    #[serde(rename = "rb_thread_t.vmlt_node")]
+    pub thread_vmlt_node: Option<u64>,
     #[serde(rename = "rb_thread_t.lt_node")]
     pub thread_lt_node: Option<u64>,
     #[serde(rename = "rb_thread_t.self")]
@@ -67,11 +81,23 @@ pub struct Fields {
     pub thread_ractor: Option<u64>,
     #[serde(rename = "rb_thread_t.ec")]
     pub thread_ec: u64,
+    /// The pthread id, in 2.7 and 3.1. 3.3 and 3.4 keep it in
+    /// `rb_native_thread.thread_id`.
     #[serde(rename = "rb_thread_t.thread_id")]
-    pub thread_thread_id: u64,
+    pub thread_thread_id: Option<u64>,
     /// The kernel thread id, on builds that define RB_THREAD_T_HAS_NATIVE_ID.
     #[serde(rename = "rb_thread_t.tid")]
     pub thread_tid: Option<u64>,
+    /// The pointer to the native thread, in 3.3 and 3.4.
+    #[serde(rename = "rb_thread_t.nt")]
+    pub thread_nt: Option<u64>,
+    /// The pthread id in the native thread, in 3.3 and 3.4.
+    #[serde(rename = "rb_native_thread.thread_id")]
+    pub native_thread_thread_id: Option<u64>,
+    /// The kernel thread id in the native thread, in 3.3 and 3.4 on builds
+    /// that define RB_THREAD_T_HAS_NATIVE_ID.
+    #[serde(rename = "rb_native_thread.tid")]
+    pub native_thread_tid: Option<u64>,
     #[serde(rename = "rb_thread_t.name")]
     pub thread_name: u64,
 
@@ -157,7 +183,9 @@ pub struct Fields {
     pub string_len: Option<u64>,
     #[serde(rename = "RString.as.heap.ptr")]
     pub string_heap_ptr: u64,
-    #[serde(rename = "RString.as.embed.ary")]
+    /// The embedded characters. 2.7 has no `as.embed` and keeps them in
+    /// `RString.as.ary`, which the alias accepts.
+    #[serde(rename = "RString.as.embed.ary", alias = "RString.as.ary")]
     pub string_embed_ary: u64,
     /// The embedded length field of variable-width allocation builds
     /// (3.1 with USE_RVARGC).
@@ -175,6 +203,14 @@ pub struct Fields {
     pub classext_iv_tbl: Option<u64>,
     #[serde(rename = "rb_classext_t.classpath")]
     pub classext_classpath: Option<u64>,
+    /// The class extension embedded after `struct RClass`, in 3.3 and 3.4.
+    /// 2.7 and 3.1 point to it with `RClass.ptr`.
+    #[serde(rename = "RClass_and_rb_classext_t.classext")]
+    pub class_embedded_classext: Option<u64>,
+    /// The object a singleton class is attached to, in 3.3 and 3.4. 2.7 and
+    /// 3.1 keep it in the class's `__attached__` instance variable.
+    #[serde(rename = "rb_classext_t.as.singleton_class.attached_object")]
+    pub classext_attached_object: Option<u64>,
 
     // The symbol table, for method and class names.
     #[serde(rename = "rb_symbols_t.last_id")]
@@ -385,6 +421,47 @@ mod tests {
         for layout in all() {
             assert!(Version::parse(&layout.from).is_some(), "{}", layout.from);
             assert!(Version::parse(&layout.through).is_some());
+        }
+    }
+
+    #[test]
+    fn debian_3_1_known_values() {
+        // Ruby 3.1.2 as Debian bookworm builds it (ruby3.1).
+        let layout = find(Version(3, 1, 2)).expect("3.1.2 is in the table");
+        assert_eq!(layout.fields.thread_ec, 40);
+        assert_eq!(layout.fields.thread_tid, Some(88));
+        assert_eq!(layout.sizes.rb_control_frame_t, 64);
+        let status = layout.bitfields.thread_status;
+        assert_eq!((status.offset, status.shift, status.width), (92, 0, 2));
+        assert!(layout.verified);
+    }
+
+    #[test]
+    fn each_layout_covers_walker_needs() {
+        for layout in all() {
+            let f = &layout.fields;
+            let from = &layout.from;
+            let ractor_threads = f.vm_ractor_set.is_some()
+                && f.ractor_threads_set.is_some()
+                && f.thread_lt_node.is_some();
+            let vm_threads = f.vm_living_threads.is_some() && f.thread_vmlt_node.is_some();
+            assert!(ractor_threads || vm_threads, "{from}: no thread list");
+            assert!(
+                f.vm_main_thread.is_some() || f.vm_main_thread_before_ractors.is_some(),
+                "{from}: no main thread"
+            );
+            assert!(
+                f.thread_thread_id.is_some() || f.native_thread_thread_id.is_some(),
+                "{from}: no pthread id"
+            );
+            assert!(
+                f.string_heap_len.is_some() || f.string_len.is_some(),
+                "{from}: no string length"
+            );
+            assert!(
+                f.class_ptr.is_some() || f.class_embedded_classext.is_some(),
+                "{from}: no class extension"
+            );
         }
     }
 
