@@ -273,6 +273,14 @@ cflags=(
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# A failure of the headers themselves would make every member look
+# absent, so check that they compile alone.
+printf '#include "probe-headers.h"\n' >"$work/headers.c"
+if ! "${cc[@]}" "${cflags[@]}" -fsyntax-only "$work/headers.c" 2>"$work/headers.err"; then
+    cat "$work/headers.err" >&2
+    fail "Ruby's headers do not compile with the probe's flags (errors above)"
+fi
+
 defines=()
 while IFS=$'\t' read -r macro expression; do
     printf '#include "probe-headers.h"\nunsigned long long rbprof_value = (unsigned long long)(%s);\n' \
@@ -284,14 +292,6 @@ while IFS=$'\t' read -r macro expression; do
         echo "absent:  $expression" >&2
     fi
 done < <(sed -n 's|^#ifdef \(RBPROF_HAS_[A-Z0-9_]*\) /\* compiles: \(.*\) \*/$|\1\t\2|p' "$script_dir/probe.c")
-
-# A failure of the headers themselves would make every member look
-# absent, so check that they compile alone.
-printf '#include "probe-headers.h"\n' >"$work/headers.c"
-if ! "${cc[@]}" "${cflags[@]}" -fsyntax-only "$work/headers.c" 2>"$work/headers.err"; then
-    cat "$work/headers.err" >&2
-    fail "Ruby's headers do not compile with the probe's flags (errors above)"
-fi
 
 # --- Compile and run the probe -------------------------------------------
 

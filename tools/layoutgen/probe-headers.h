@@ -7,6 +7,7 @@
 #define RBPROF_PROBE_HEADERS_H
 
 #include "ruby/ruby.h"
+#include "ruby/encoding.h"
 #include "vm_core.h"
 #include "iseq.h"
 #include "method.h"
@@ -16,8 +17,13 @@
 #if __has_include("ractor_core.h")
 #include "ractor_core.h"
 #endif
+#if __has_include("internal/imemo.h")
 #include "internal/imemo.h"
 #include "internal/class.h"
+#else
+/* Ruby 2.7 and older define imemo types and RClass in internal.h. */
+#include "internal.h"
+#endif
 
 /* Definitions that live only in .c files, extracted by generate.sh. */
 #include "rbprof-from-c-files.h"

@@ -138,6 +138,15 @@ static void emit_fields(void)
 {
     begin_object("fields");
 
+    /* The VM's thread list, before ractors (2.7 and older). */
+#ifdef RBPROF_HAS_VM_MAIN_THREAD /* compiles: offsetof(rb_vm_t, main_thread) */
+    TYPEDEF_FIELD(rb_vm_t, main_thread);
+#endif
+#ifdef RBPROF_HAS_VM_LIVING_THREADS /* compiles: offsetof(rb_vm_t, living_threads) */
+    TYPEDEF_FIELD(rb_vm_t, living_threads);
+    TYPEDEF_FIELD(rb_vm_t, living_thread_num);
+#endif
+
     /* The VM and its ractors (3.0 and later). */
 #ifdef RBPROF_HAS_VM_RACTOR /* compiles: offsetof(rb_vm_t, ractor.main_ractor) */
     TYPEDEF_FIELD(rb_vm_t, ractor.set);
@@ -156,6 +165,9 @@ static void emit_fields(void)
 #endif
 
     /* Threads. */
+#ifdef RBPROF_HAS_THREAD_VMLT_NODE /* compiles: offsetof(rb_thread_t, vmlt_node) */
+    TYPEDEF_FIELD(rb_thread_t, vmlt_node);
+#endif
 #ifdef RBPROF_HAS_THREAD_LT_NODE /* compiles: offsetof(rb_thread_t, lt_node) */
     TYPEDEF_FIELD(rb_thread_t, lt_node);
 #endif
@@ -164,9 +176,18 @@ static void emit_fields(void)
     TYPEDEF_FIELD(rb_thread_t, ractor);
 #endif
     TYPEDEF_FIELD(rb_thread_t, ec);
+#ifdef RBPROF_HAS_THREAD_THREAD_ID /* compiles: offsetof(rb_thread_t, thread_id) */
     TYPEDEF_FIELD(rb_thread_t, thread_id);
+#endif
 #ifdef RBPROF_HAS_THREAD_TID /* compiles: offsetof(rb_thread_t, tid) */
     TYPEDEF_FIELD(rb_thread_t, tid);
+#endif
+#ifdef RBPROF_HAS_THREAD_NT /* compiles: offsetof(rb_thread_t, nt) */
+    TYPEDEF_FIELD(rb_thread_t, nt);
+    STRUCT_FIELD(rb_native_thread, thread_id);
+#endif
+#ifdef RBPROF_HAS_NATIVE_THREAD_TID /* compiles: offsetof(struct rb_native_thread, tid) */
+    STRUCT_FIELD(rb_native_thread, tid);
 #endif
     TYPEDEF_FIELD(rb_thread_t, name);
 
@@ -222,7 +243,12 @@ static void emit_fields(void)
     STRUCT_FIELD(RString, len);
 #endif
     STRUCT_FIELD(RString, as.heap.ptr);
+#ifdef RBPROF_HAS_STRING_EMBED_ARY /* compiles: offsetof(struct RString, as.embed.ary) */
     STRUCT_FIELD(RString, as.embed.ary);
+#endif
+#ifdef RBPROF_HAS_STRING_ARY /* compiles: offsetof(struct RString, as.ary) */
+    STRUCT_FIELD(RString, as.ary);
+#endif
 #ifdef RBPROF_HAS_STRING_EMBED_LEN /* compiles: offsetof(struct RString, as.embed.len) */
     STRUCT_FIELD(RString, as.embed.len);
 #endif
@@ -237,6 +263,12 @@ static void emit_fields(void)
 #endif
 #ifdef RBPROF_HAS_CLASSEXT_CLASSPATH /* compiles: offsetof(rb_classext_t, classpath) */
     TYPEDEF_FIELD(rb_classext_t, classpath);
+#endif
+#ifdef RBPROF_HAS_CLASS_AND_CLASSEXT /* compiles: offsetof(struct RClass_and_rb_classext_t, classext) */
+    STRUCT_FIELD(RClass_and_rb_classext_t, classext);
+#endif
+#ifdef RBPROF_HAS_CLASSEXT_ATTACHED_OBJECT /* compiles: offsetof(rb_classext_t, as.singleton_class.attached_object) */
+    TYPEDEF_FIELD(rb_classext_t, as.singleton_class.attached_object);
 #endif
 
     /* The symbol table, for method and class names. */
