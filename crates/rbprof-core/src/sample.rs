@@ -135,6 +135,7 @@ pub struct Batch {
 #[derive(Debug)]
 pub struct Interner<T: Clone + Eq + std::hash::Hash> {
     ids: HashMap<T, u32>,
+    values: Vec<T>,
     pending: Vec<(u32, T)>,
 }
 
@@ -142,6 +143,7 @@ impl<T: Clone + Eq + std::hash::Hash> Default for Interner<T> {
     fn default() -> Self {
         Interner {
             ids: HashMap::new(),
+            values: Vec::new(),
             pending: Vec::new(),
         }
     }
@@ -153,10 +155,16 @@ impl<T: Clone + Eq + std::hash::Hash> Interner<T> {
         if let Some(&id) = self.ids.get(value) {
             return id;
         }
-        let id = self.ids.len() as u32;
+        let id = self.values.len() as u32;
         self.ids.insert(value.clone(), id);
+        self.values.push(value.clone());
         self.pending.push((id, value.clone()));
         id
+    }
+
+    /// Returns the value of an id.
+    pub fn get(&self, id: u32) -> Option<&T> {
+        self.values.get(id as usize)
     }
 
     /// Takes the values added since the previous call.

@@ -1,10 +1,26 @@
 //! The sampler: a native thread per target that reads every Ruby thread's
 //! stack on an absolute schedule and hands batches to the caller.
+//!
+//! Timing never depends on the caller: samples wait in a bounded buffer
+//! until `next_batch` takes them.
 
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use crate::error::Result;
-use crate::sample::Batch;
+use crate::error::{Error, Result};
+use crate::process;
+use crate::ruby::walker::{RubyThread, WalkError};
+use crate::ruby::RubyProcess;
+use crate::sample::{Batch, EndReason, Interner, Sample, Stats, ThreadInfo, ThreadState};
+
+/// The highest sampling rate accepted.
+pub const MAX_RATE_HZ: f64 = 10_000.0;
+/// Samples buffered for a caller that does not drain them; later ones are
+/// dropped with a warning.
+const MAX_PENDING_SAMPLES: usize = 1_000_000;
+/// Distinct warnings passed on per recording.
+const MAX_WARNINGS: usize = 20;
 
 /// Options of one recording.
 #[derive(Clone, Debug)]
@@ -28,6 +44,22 @@ impl SamplerOptions {
             force_version: None,
         }
     }
+
+    fn validate(&self) -> Result<()> {
+        if self.pid <= 0 {
+            return Err(Error::InvalidArgument(format!(
+                "pid {} is not a process id",
+                self.pid
+            )));
+        }
+        if !(self.rate_hz.is_finite() && self.rate_hz > 0.0 && self.rate_hz <= MAX_RATE_HZ) {
+            return Err(Error::InvalidArgument(format!(
+                "rate {} Hz is outside 0-{MAX_RATE_HZ} Hz",
+                self.rate_hz
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// What the sampler found when it opened the target.
@@ -36,7 +68,7 @@ pub struct TargetInfo {
     pub pid: i32,
     /// The version string read from the target, e.g. `3.1.2`.
     pub ruby_version: String,
-    /// The layout version in use (differs with `force_version`).
+    /// The first release of the layout in use (differs with `force_version`).
     pub layout_version: String,
     /// False when the layout was derived from headers but never confirmed
     /// on a live process of that version.
@@ -45,32 +77,334 @@ pub struct TargetInfo {
     pub ruby_binary: String,
 }
 
+#[derive(Default)]
+struct Pending {
+    batch: Batch,
+    end: Option<EndReason>,
+    /// The batch carrying `end` has been handed out.
+    end_delivered: bool,
+    dropped_warning: bool,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    ready: Condvar,
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic on the sampler thread must not make every later call panic.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A running sampler. Dropping it stops the thread.
 pub struct Sampler {
-    _private: (),
+    target: TargetInfo,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Sampler {
     /// Opens the target and starts the sampling thread.
     pub fn start(options: SamplerOptions) -> Result<Sampler> {
-        let _ = options;
-        todo!("sampler thread")
+        options.validate()?;
+        let process = RubyProcess::open(options.pid, options.force_version.as_deref())?;
+        let target = TargetInfo {
+            pid: process.pid,
+            ruby_version: process.version.clone(),
+            layout_version: process.layout.from.clone(),
+            layout_verified: process.layout.verified,
+            ruby_binary: process.binary_path.clone(),
+        };
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            ready: Condvar::new(),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        lock(&shared.pending).batch.warnings = process.warnings.clone();
+
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("rbprof-{}", options.pid))
+            .spawn(move || run(process, options, thread_shared))
+            .map_err(|e| Error::io("starting the sampler thread", e))?;
+        Ok(Sampler {
+            target,
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
     }
 
     pub fn target(&self) -> &TargetInfo {
-        todo!()
+        &self.target
     }
 
-    /// Waits up to `timeout` for samples. Returns `None` after the last
-    /// batch (the one whose `end` is set) has been returned.
+    /// Waits up to `timeout` for samples and returns what arrived, possibly
+    /// nothing. Returns `None` after the last batch (the one whose `end`
+    /// is set) has been returned.
     pub fn next_batch(&self, timeout: Duration) -> Option<Batch> {
-        let _ = timeout;
-        todo!()
+        let deadline = Instant::now() + timeout;
+        let mut pending = lock(&self.shared.pending);
+        loop {
+            if pending.end_delivered {
+                return None;
+            }
+            if !pending.batch.samples.is_empty() || pending.end.is_some() {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            pending = self
+                .shared
+                .ready
+                .wait_timeout(pending, deadline - now)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        Some(take_batch(&mut pending))
     }
 
     /// Stops sampling and returns everything not yet handed out, with
-    /// `end` set.
+    /// `end` set. Calling it again returns an empty batch with the same
+    /// `end`.
     pub fn stop(&self) -> Batch {
-        todo!()
+        *lock(&self.shared.stop) = true;
+        self.shared.wake.notify_all();
+        if let Some(thread) = lock(&self.thread).take() {
+            let _ = thread.join();
+        }
+        let mut pending = lock(&self.shared.pending);
+        if pending.end.is_none() {
+            // Only a panic on the sampler thread leaves no end reason.
+            pending.end = Some(EndReason::Failed(
+                "the sampler thread stopped unexpectedly".into(),
+            ));
+        }
+        let end = pending.end.clone();
+        let mut batch = take_batch(&mut pending);
+        batch.end = end;
+        batch
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        *lock(&self.shared.stop) = true;
+        self.shared.wake.notify_all();
+        if let Some(thread) = lock(&self.thread).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn take_batch(pending: &mut Pending) -> Batch {
+    let stats = pending.batch.stats;
+    let mut batch = std::mem::take(&mut pending.batch);
+    pending.batch.stats = stats;
+    if pending.end.is_some() {
+        batch.end = pending.end.clone();
+        pending.end_delivered = true;
+    }
+    batch
+}
+
+/// The sampler thread's state between ticks.
+struct Recorder {
+    process: RubyProcess,
+    options: SamplerOptions,
+    threads: Interner<ThreadInfo>,
+    stats: Stats,
+    warnings_seen: Vec<String>,
+    new_warnings: Vec<String>,
+    samples: Vec<Sample>,
+}
+
+impl Recorder {
+    fn warn(&mut self, message: String) {
+        if self.warnings_seen.len() < MAX_WARNINGS && !self.warnings_seen.contains(&message) {
+            self.warnings_seen.push(message.clone());
+            self.new_warnings.push(message);
+        }
+    }
+
+    /// Reads every thread once. Returns the end reason if the target is
+    /// gone.
+    fn tick(&mut self, time_ns: u64) -> Option<EndReason> {
+        self.stats.taken += 1;
+        let pid = self.options.pid;
+        let threads = match self.process.walker.threads() {
+            Ok(threads) => threads,
+            Err(error) => return self.failed_tick(error),
+        };
+        let mut failed = false;
+        for thread in threads {
+            let state = thread_state(pid, &thread, self.process.layout.constants.THREAD_RUNNABLE);
+            if !self.options.idle && state != ThreadState::Running {
+                continue;
+            }
+            let frames = match self.process.walker.stack(thread.ec) {
+                Ok(frames) => frames,
+                Err(error) => {
+                    if error.process_gone() || !target_alive(pid) {
+                        return Some(EndReason::ProcessExited);
+                    }
+                    failed = true;
+                    self.warn(format!("a stack could not be read: {error}"));
+                    continue;
+                }
+            };
+            if frames.is_empty() {
+                continue;
+            }
+            let name = self.process.walker.thread_name(&thread);
+            let thread_id = self.threads.intern(&ThreadInfo {
+                pid,
+                tid: thread.tid,
+                name,
+            });
+            self.stats.thread_samples += 1;
+            self.samples.push(Sample {
+                time_ns,
+                pid,
+                tid: thread.tid,
+                thread: thread_id,
+                state,
+                frames,
+            });
+        }
+        if failed {
+            self.stats.failed += 1;
+        }
+        None
+    }
+
+    fn failed_tick(&mut self, error: WalkError) -> Option<EndReason> {
+        if error.process_gone() || !target_alive(self.options.pid) {
+            return Some(EndReason::ProcessExited);
+        }
+        self.stats.failed += 1;
+        self.warn(format!("the thread list could not be read: {error}"));
+        None
+    }
+
+    /// Moves what this tick produced to the shared buffer.
+    fn publish(&mut self, shared: &Shared, end: Option<EndReason>) {
+        let mut pending = lock(&shared.pending);
+        let batch = &mut pending.batch;
+        batch
+            .functions
+            .extend(self.process.walker.functions.take_new());
+        batch.threads.extend(self.threads.take_new());
+        batch.warnings.append(&mut self.new_warnings);
+        let room = MAX_PENDING_SAMPLES.saturating_sub(batch.samples.len());
+        let dropped = self.samples.len().saturating_sub(room);
+        batch.samples.extend(self.samples.drain(..).take(room));
+        batch.stats = self.stats;
+        if dropped > 0 && !pending.dropped_warning {
+            pending.dropped_warning = true;
+            pending.batch.warnings.push(format!(
+                "{dropped} samples were dropped because they were not collected in time"
+            ));
+        }
+        if end.is_some() {
+            pending.end = end;
+        }
+        drop(pending);
+        shared.ready.notify_all();
+    }
+}
+
+/// Classifies a thread from the kernel's view (on a CPU or not) and
+/// Ruby's (runnable or sleeping).
+fn thread_state(pid: i32, thread: &RubyThread, runnable: u64) -> ThreadState {
+    let on_cpu = if thread.tid > 0 {
+        process::task_state(pid, thread.tid).map(|s| s.on_cpu())
+    } else {
+        None
+    };
+    match on_cpu {
+        Some(true) => ThreadState::Running,
+        // Without a kernel thread id, the GVL holder is the best guess of
+        // the thread on a CPU.
+        None if thread.holds_gvl => ThreadState::Running,
+        _ if thread.status as u64 == runnable && !thread.holds_gvl => ThreadState::WaitingForGvl,
+        _ => ThreadState::Blocked,
+    }
+}
+
+/// Tells whether the target still runs (not gone and not a zombie).
+fn target_alive(pid: i32) -> bool {
+    match process::task_state(pid, pid) {
+        Some(state) => state.state != b'Z' && state.state != b'X',
+        None => false,
+    }
+}
+
+fn run(process: RubyProcess, options: SamplerOptions, shared: Arc<Shared>) {
+    let period = Duration::from_secs_f64(1.0 / options.rate_hz);
+    let mut recorder = Recorder {
+        process,
+        options,
+        threads: Interner::default(),
+        stats: Stats::default(),
+        warnings_seen: Vec::new(),
+        new_warnings: Vec::new(),
+        samples: Vec::new(),
+    };
+    let start = Instant::now();
+    let mut tick: u64 = 0;
+    let end = loop {
+        // Ticks are due at start + k * period, whatever earlier ticks cost.
+        let due = start + period.mul_f64(tick as f64);
+        if wait_until(&shared, due) {
+            break EndReason::Stopped;
+        }
+        let now = Instant::now();
+        if now.duration_since(due) > period {
+            recorder.stats.late += 1;
+        }
+        let time_ns = now.duration_since(start).as_nanos() as u64;
+        let end = recorder.tick(time_ns);
+        recorder.publish(&shared, None);
+        if let Some(end) = end {
+            break end;
+        }
+
+        // Ticks whose time passed while this one ran are skipped and
+        // counted as late.
+        let elapsed = Instant::now().duration_since(start);
+        let current = (elapsed.as_secs_f64() / period.as_secs_f64()) as u64;
+        if current > tick + 1 {
+            recorder.stats.late += current - tick - 1;
+            tick = current;
+        } else {
+            tick += 1;
+        }
+    };
+    recorder.publish(&shared, Some(end));
+}
+
+/// Sleeps until `due`; returns true when asked to stop first.
+fn wait_until(shared: &Shared, due: Instant) -> bool {
+    let mut stopped = lock(&shared.stop);
+    loop {
+        if *stopped {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= due {
+            return false;
+        }
+        stopped = shared
+            .wake
+            .wait_timeout(stopped, due - now)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .0;
     }
 }

@@ -1,0 +1,166 @@
+//! The Ruby side: version detection, layouts, and the stack walker.
+
+pub mod layout;
+pub mod lines;
+pub mod objects;
+pub mod symbols;
+pub mod walker;
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::memory::{MemoryError, ProcessMemory, RemoteMemory};
+use crate::process::{self, RubyBinary};
+use layout::{Layout, Version};
+use walker::Walker;
+
+/// How long `open` waits for a process that is still starting (its VM not
+/// set up yet, or caught in the middle of exec).
+const STARTUP_WAIT: Duration = Duration::from_secs(2);
+
+/// A Ruby process ready to be sampled.
+pub struct RubyProcess {
+    pub pid: i32,
+    pub version: String,
+    pub layout: &'static Layout,
+    pub binary_path: String,
+    pub walker: Walker<ProcessMemory>,
+    /// Things the user should know, such as an unverified layout.
+    pub warnings: Vec<String>,
+}
+
+/// Reads the NUL-terminated `ruby_version` string.
+fn read_version(memory: &impl RemoteMemory, binary: &RubyBinary) -> Result<String, MemoryError> {
+    let address = binary
+        .address("ruby_version")
+        .ok_or(MemoryError::Unmapped { addr: 0, len: 0 })?;
+    let mut buf = [0u8; 32];
+    memory.read(address, &mut buf)?;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
+}
+
+fn memory_error(pid: i32, error: MemoryError) -> Error {
+    match error {
+        MemoryError::PermissionDenied => Error::PermissionDenied {
+            pid,
+            action: "reading the memory".into(),
+        },
+        MemoryError::ProcessGone => Error::ProcessExited { pid },
+        other => Error::VmUnreadable {
+            pid,
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Picks the layout for a detected version, or for `force_version`.
+pub fn choose_layout(
+    detected: &str,
+    force_version: Option<&str>,
+) -> Result<(&'static Layout, Vec<String>)> {
+    let wanted = force_version.unwrap_or(detected);
+    let version = Version::parse(wanted).ok_or_else(|| match force_version {
+        Some(forced) => Error::InvalidArgument(format!(
+            "--force-version {forced:?} is not a version like 3.1.2"
+        )),
+        None => Error::UnsupportedVersion {
+            version: detected.into(),
+            supported: layout::supported_list(),
+        },
+    })?;
+    let layout = layout::find(version).ok_or_else(|| Error::UnsupportedVersion {
+        version: wanted.into(),
+        supported: layout::supported_list(),
+    })?;
+    let mut warnings = Vec::new();
+    if !layout.verified {
+        warnings.push(format!(
+            "the layout for Ruby {}-{} was derived from headers but not yet \
+             confirmed on a live process; stacks may fail to read",
+            layout.from, layout.through
+        ));
+    }
+    if force_version.is_some() && force_version != Some(detected) {
+        warnings.push(format!(
+            "using the layout of Ruby {wanted} for a process that reports Ruby {detected}"
+        ));
+    }
+    Ok((layout, warnings))
+}
+
+impl RubyProcess {
+    /// Opens a Ruby process: finds the VM, its version and layout, and
+    /// checks that the layout reads a consistent thread list.
+    pub fn open(pid: i32, force_version: Option<&str>) -> Result<RubyProcess> {
+        let started = Instant::now();
+        loop {
+            match Self::try_open(pid, force_version) {
+                Err(Error::VmUnreadable { .. } | Error::NotRuby { .. })
+                    if started.elapsed() < STARTUP_WAIT && process::exists(pid) =>
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_open(pid: i32, force_version: Option<&str>) -> Result<RubyProcess> {
+        let mappings = process::read_maps(pid)?;
+        let binary = process::find_ruby_binary(pid, &mappings)?;
+        let memory = ProcessMemory::new(pid);
+        let version = read_version(&memory, &binary).map_err(|e| memory_error(pid, e))?;
+        let (layout, warnings) = choose_layout(&version, force_version)?;
+
+        let vm_ptr_address =
+            binary
+                .address("ruby_current_vm_ptr")
+                .ok_or_else(|| Error::NotRuby {
+                    pid,
+                    reason: format!("{} has no ruby_current_vm_ptr symbol", binary.path),
+                })?;
+        let symbol_table = symbols::locate_table(&binary, layout);
+        let mut walker = Walker::new(memory, layout, vm_ptr_address, symbol_table);
+        let mut warnings = warnings;
+        if !walker.has_symbol_table() {
+            warnings.push(
+                "the VM's symbol table was not found, so C functions are shown \
+                 as <c function> and methods without their class"
+                    .into(),
+            );
+        }
+
+        match walker.threads() {
+            Ok(threads) if !threads.is_empty() => {}
+            Ok(_) => {
+                return Err(Error::VmUnreadable {
+                    pid,
+                    reason: "the VM lists no threads".into(),
+                })
+            }
+            Err(error) if error.permission_denied() => {
+                return Err(Error::PermissionDenied {
+                    pid,
+                    action: "reading the memory".into(),
+                })
+            }
+            Err(error) if error.process_gone() => return Err(Error::ProcessExited { pid }),
+            Err(error) => {
+                return Err(Error::VmUnreadable {
+                    pid,
+                    reason: format!("with the layout of Ruby {}: {error}", layout.from),
+                })
+            }
+        }
+
+        Ok(RubyProcess {
+            pid,
+            version,
+            layout,
+            binary_path: binary.path,
+            walker,
+            warnings,
+        })
+    }
+}

@@ -1,0 +1,266 @@
+//! Names of Ruby IDs (method names, class path keys) from the VM's global
+//! symbol table, `ruby_global_symbols`.
+//!
+//! Distribution builds strip `.symtab` and do not export that table, so
+//! when the symbol is missing it is found through the code of `rb_id2str`,
+//! an exported function that reads the table's `last_id` and `ids` members
+//! with RIP-relative loads.
+
+use std::collections::HashMap;
+
+use iced_x86::{Decoder, DecoderOptions, FlowControl, Instruction, OpKind};
+
+use crate::memory::RemoteMemory;
+use crate::process::RubyBinary;
+
+use super::layout::Layout;
+use super::objects::{ObjectError, Objects};
+
+/// Exported functions that read the global symbol table.
+const READERS: [&str; 2] = ["rb_id2str", "rb_id2sym"];
+/// Instructions decoded per function while looking for the table.
+const MAX_INSTRUCTIONS: usize = 96;
+/// Serials scanned while looking for a name such as `__classpath__`.
+const MAX_SCAN_SERIALS: u64 = 100_000;
+/// Names kept in the cache before it is cleared.
+const MAX_CACHED_NAMES: usize = 200_000;
+
+/// Finds the target address of `ruby_global_symbols`.
+pub fn locate_table(binary: &RubyBinary, layout: &Layout) -> Option<u64> {
+    if let Some(address) = binary.address("ruby_global_symbols") {
+        return Some(address);
+    }
+    let f = &layout.fields;
+    for reader in READERS {
+        let Some(entry) = binary.image.symbol(reader) else {
+            continue;
+        };
+        let targets = rip_relative_targets(binary, entry);
+        // The table is the address whose `last_id` and `ids` members are
+        // both loaded: a pair at the right distance is very unlikely to
+        // occur by chance in these few instructions.
+        for &target in &targets {
+            let base = target.wrapping_sub(f.symbols_last_id);
+            if targets.contains(&base.wrapping_add(f.symbols_ids)) {
+                return Some(base.wrapping_add(binary.bias));
+            }
+        }
+    }
+    None
+}
+
+/// Collects the link-time addresses of RIP-relative memory operands in a
+/// function and in the functions it calls or jumps to, two levels deep.
+fn rip_relative_targets(binary: &RubyBinary, entry: u64) -> Vec<u64> {
+    let mut targets = Vec::new();
+    let mut queue = vec![(entry, 0u32)];
+    let mut visited = Vec::new();
+    while let Some((start, depth)) = queue.pop() {
+        if visited.contains(&start) || visited.len() > 8 {
+            continue;
+        }
+        visited.push(start);
+        let Some(code) = binary.image.bytes_at(start, MAX_INSTRUCTIONS * 15) else {
+            continue;
+        };
+        let mut decoder = Decoder::with_ip(64, code, start, DecoderOptions::NONE);
+        let mut instruction = Instruction::default();
+        for _ in 0..MAX_INSTRUCTIONS {
+            if !decoder.can_decode() {
+                break;
+            }
+            decoder.decode_out(&mut instruction);
+            if instruction.is_ip_rel_memory_operand() {
+                targets.push(instruction.ip_rel_memory_address());
+            }
+            let branch = instruction.op0_kind() == OpKind::NearBranch64;
+            match instruction.flow_control() {
+                FlowControl::Call if branch && depth < 2 => {
+                    queue.push((instruction.near_branch_target(), depth + 1));
+                }
+                FlowControl::UnconditionalBranch => {
+                    if branch && depth < 2 {
+                        queue.push((instruction.near_branch_target(), depth + 1));
+                    }
+                    break;
+                }
+                FlowControl::Return | FlowControl::IndirectBranch => break,
+                _ => {}
+            }
+        }
+    }
+    targets
+}
+
+/// Resolves IDs to names, with a cache.
+pub struct SymbolTable {
+    /// Address of `ruby_global_symbols`, if it was found.
+    table: Option<u64>,
+    names: HashMap<u64, Option<String>>,
+    /// IDs found by name, such as `__classpath__`, once looked up.
+    ids_by_name: HashMap<&'static str, Option<u64>>,
+}
+
+impl SymbolTable {
+    pub fn new(table: Option<u64>) -> Self {
+        SymbolTable {
+            table,
+            names: HashMap::new(),
+            ids_by_name: HashMap::new(),
+        }
+    }
+
+    pub fn is_available(&self) -> bool {
+        self.table.is_some()
+    }
+
+    /// Returns the serial number of an ID: operator IDs are their own
+    /// serial, others keep it above the scope bits.
+    fn serial(layout: &Layout, id: u64) -> u64 {
+        let c = &layout.constants;
+        if id > c.tLAST_OP_ID {
+            id >> c.RUBY_ID_SCOPE_SHIFT
+        } else {
+            id
+        }
+    }
+
+    /// Returns the name of an ID, or `None` when it cannot be read.
+    pub fn name<M: RemoteMemory>(&mut self, objects: &Objects<M>, id: u64) -> Option<String> {
+        if let Some(name) = self.names.get(&id) {
+            return name.clone();
+        }
+        let name = self.read_name(objects, id).ok().flatten();
+        // A failed read is not cached: it may be a torn read of a table
+        // that is growing.
+        if name.is_some() {
+            if self.names.len() >= MAX_CACHED_NAMES {
+                self.names.clear();
+            }
+            self.names.insert(id, name.clone());
+        }
+        name
+    }
+
+    fn read_name<M: RemoteMemory>(
+        &self,
+        objects: &Objects<M>,
+        id: u64,
+    ) -> Result<Option<String>, ObjectError> {
+        let Some(table) = self.table else {
+            return Ok(None);
+        };
+        let layout = objects.layout;
+        let serial = Self::serial(layout, id);
+        let Some(page) = self.page(objects, table, serial)? else {
+            return Ok(None);
+        };
+        let c = &layout.constants;
+        let index = (serial % c.ID_ENTRY_UNIT) * c.ID_ENTRY_SIZE + c.ID_ENTRY_STR;
+        match objects.array_entry(page, index)? {
+            Some(string) if objects.is_heap_object(string) => Ok(Some(objects.string(string)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Returns the page array that holds `serial`, or `None` past the end.
+    fn page<M: RemoteMemory>(
+        &self,
+        objects: &Objects<M>,
+        table: u64,
+        serial: u64,
+    ) -> Result<Option<u64>, ObjectError> {
+        let f = &objects.layout.fields;
+        let last_id = objects.memory.read_u32(table + f.symbols_last_id)? as u64;
+        if serial == 0 || serial > last_id {
+            return Ok(None);
+        }
+        let ids = objects.memory.read_u64(table + f.symbols_ids)?;
+        let page_index = serial / objects.layout.constants.ID_ENTRY_UNIT;
+        Ok(objects
+            .array_entry(ids, page_index)?
+            .filter(|&page| objects.is_heap_object(page)))
+    }
+
+    /// Finds the ID whose name is `wanted` by scanning the table from the
+    /// first serial. Meant for names interned while the VM boots, such as
+    /// `__classpath__`, which sit in the first pages.
+    pub fn find_id<M: RemoteMemory>(
+        &mut self,
+        objects: &Objects<M>,
+        wanted: &'static str,
+    ) -> Option<u64> {
+        if let Some(&found) = self.ids_by_name.get(wanted) {
+            return found;
+        }
+        let found = self.scan_for(objects, wanted).ok().flatten();
+        self.ids_by_name.insert(wanted, found);
+        found
+    }
+
+    fn scan_for<M: RemoteMemory>(
+        &self,
+        objects: &Objects<M>,
+        wanted: &str,
+    ) -> Result<Option<u64>, ObjectError> {
+        let Some(table) = self.table else {
+            return Ok(None);
+        };
+        let layout = objects.layout;
+        let c = &layout.constants;
+        let last_id = objects
+            .memory
+            .read_u32(table + layout.fields.symbols_last_id)? as u64;
+        let mut page_index = u64::MAX;
+        let mut page_entries = Vec::new();
+        for serial in 1..=last_id.min(MAX_SCAN_SERIALS) {
+            if serial / c.ID_ENTRY_UNIT != page_index {
+                page_index = serial / c.ID_ENTRY_UNIT;
+                page_entries.clear();
+                if let Some(page) = self.page(objects, table, serial)? {
+                    let (len, elements) = objects.array(page)?;
+                    let bytes = objects.memory.read_vec(elements, (len * 8) as usize)?;
+                    page_entries = bytes
+                        .chunks_exact(8)
+                        .map(|chunk| u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])))
+                        .collect();
+                }
+            }
+            let index = ((serial % c.ID_ENTRY_UNIT) * c.ID_ENTRY_SIZE + c.ID_ENTRY_STR) as usize;
+            let Some(&string) = page_entries.get(index) else {
+                continue;
+            };
+            if !objects.is_heap_object(string) {
+                continue;
+            }
+            if objects.string(string).ok().as_deref() == Some(wanted) {
+                // An ID keeps the scope bits below the serial; internal
+                // names like `__classpath__` are local-scope IDs (scope 0)
+                // interned as static symbols.
+                return Ok(Some(self.id_for_serial(
+                    objects,
+                    page_entries.get(index + 1).copied(),
+                    serial,
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Rebuilds the ID of a serial from its Symbol, whose static form
+    /// carries the ID in its upper bits.
+    fn id_for_serial<M: RemoteMemory>(
+        &self,
+        objects: &Objects<M>,
+        symbol: Option<u64>,
+        serial: u64,
+    ) -> u64 {
+        let c = &objects.layout.constants;
+        // Static symbols are immediates: `(id << RUBY_SPECIAL_SHIFT) | 0x0c`
+        // on 64-bit builds, with RUBY_SPECIAL_SHIFT = 8.
+        match symbol {
+            Some(sym) if sym & 0xff == 0x0c => sym >> 8,
+            _ => serial << c.RUBY_ID_SCOPE_SHIFT,
+        }
+    }
+}

@@ -1,0 +1,686 @@
+//! Walks the VM's threads and their control frames, and turns each frame
+//! into an interned function with a current line.
+//!
+//! The path from the VM to a frame (Ruby 3.x): `ruby_current_vm_ptr` ->
+//! `rb_vm_t.ractor.set` (ractors) -> `rb_ractor_t.threads.set` (threads) ->
+//! `rb_thread_t.ec` -> `ec.cfp .. ec.vm_stack + vm_stack_size` (control
+//! frames, innermost first) -> `cfp.iseq` (Ruby code) or the method entry
+//! in `cfp.ep[-2]` (C functions).
+
+use std::collections::HashMap;
+
+use crate::memory::{u32_at, u64_at, MemoryError, RemoteMemory};
+use crate::sample::{Frame, FrameKind, Function, Interner};
+
+use super::layout::Layout;
+use super::lines::{position_of, LineTable};
+use super::objects::{ObjectError, Objects};
+use super::symbols::SymbolTable;
+
+/// The most ractors and threads followed in the VM's lists.
+const MAX_RACTORS: usize = 256;
+const MAX_THREADS: usize = 8192;
+/// The most environment links followed to find a block's method entry.
+const MAX_EP_CHAIN: usize = 256;
+/// The largest VM stack accepted, in VALUEs (Ruby's default is 128 Ki for
+/// threads; `RUBY_THREAD_VM_STACK_SIZE` can raise it).
+const MAX_VM_STACK_WORDS: u64 = 64 << 20;
+/// Entries kept in each cache before it is cleared.
+const MAX_CACHE: usize = 100_000;
+
+/// Why a walk failed; the sample is dropped and the reason counted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WalkError {
+    #[error(transparent)]
+    Object(#[from] ObjectError),
+    #[error("inconsistent VM data: {0}")]
+    Inconsistent(String),
+}
+
+impl From<MemoryError> for WalkError {
+    fn from(error: MemoryError) -> Self {
+        WalkError::Object(ObjectError::Memory(error))
+    }
+}
+
+impl WalkError {
+    /// Tells whether the target process is gone.
+    pub fn process_gone(&self) -> bool {
+        matches!(
+            self,
+            WalkError::Object(ObjectError::Memory(MemoryError::ProcessGone))
+        )
+    }
+
+    pub fn permission_denied(&self) -> bool {
+        matches!(
+            self,
+            WalkError::Object(ObjectError::Memory(MemoryError::PermissionDenied))
+        )
+    }
+}
+
+fn inconsistent(message: impl Into<String>) -> WalkError {
+    WalkError::Inconsistent(message.into())
+}
+
+/// A Ruby thread found in the VM's lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RubyThread {
+    /// Address of the `rb_thread_t`.
+    pub address: u64,
+    pub ec: u64,
+    /// Kernel thread id; 0 when the build does not record it.
+    pub tid: i32,
+    /// The `Thread#name` VALUE (a String or nil).
+    pub name: u64,
+    /// `rb_thread_t.status`: runnable, stopped, stopped forever, killed.
+    pub status: u32,
+    /// The thread's execution context is the one holding its ractor's GVL.
+    pub holds_gvl: bool,
+}
+
+/// What the walker keeps about an instruction sequence.
+#[derive(Clone, Debug)]
+struct IseqInfo {
+    body: u64,
+    iseq_type: u64,
+    iseq_encoded: u64,
+    label: String,
+    base_label: String,
+    path: String,
+    first_line: u32,
+    lines: LineTable,
+}
+
+/// Key of a resolved Ruby frame: the same code reached through the same
+/// method entry gets the same function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct FrameKey {
+    iseq: u64,
+    body: u64,
+    method_entry: u64,
+    bmethod: bool,
+}
+
+/// Reads stacks of one Ruby process.
+pub struct Walker<M: RemoteMemory> {
+    memory: M,
+    layout: &'static Layout,
+    /// Address of the `ruby_current_vm_ptr` variable.
+    vm_ptr_address: u64,
+    symbols: SymbolTable,
+    pub functions: Interner<Function>,
+    iseqs: HashMap<u64, IseqInfo>,
+    frames: HashMap<FrameKey, u32>,
+    cfuncs: HashMap<(u64, Option<u32>), u32>,
+    class_names: HashMap<u64, Option<String>>,
+    thread_names: HashMap<(u64, u64), Option<String>>,
+}
+
+impl<M: RemoteMemory> Walker<M> {
+    pub fn new(
+        memory: M,
+        layout: &'static Layout,
+        vm_ptr_address: u64,
+        symbol_table: Option<u64>,
+    ) -> Self {
+        Walker {
+            memory,
+            layout,
+            vm_ptr_address,
+            symbols: SymbolTable::new(symbol_table),
+            functions: Interner::default(),
+            iseqs: HashMap::new(),
+            frames: HashMap::new(),
+            cfuncs: HashMap::new(),
+            class_names: HashMap::new(),
+            thread_names: HashMap::new(),
+        }
+    }
+
+    pub fn memory(&self) -> &M {
+        &self.memory
+    }
+
+    pub fn layout(&self) -> &'static Layout {
+        self.layout
+    }
+
+    /// Tells whether method and class names can be read.
+    pub fn has_symbol_table(&self) -> bool {
+        self.symbols.is_available()
+    }
+
+    fn objects(&self) -> Objects<'_, M> {
+        Objects::new(&self.memory, self.layout)
+    }
+
+    /// Reads the VM pointer; zero while the VM is not set up yet.
+    pub fn vm(&self) -> Result<u64, WalkError> {
+        Ok(self.memory.read_u64(self.vm_ptr_address)?)
+    }
+
+    /// Lists the Ruby threads of every ractor.
+    pub fn threads(&mut self) -> Result<Vec<RubyThread>, WalkError> {
+        let vm = self.vm()?;
+        if vm == 0 {
+            return Err(inconsistent("the VM is not initialised yet"));
+        }
+        let f = &self.layout.fields;
+        let mut ractors = Vec::new();
+        match (f.vm_ractor_set, f.ractor_vmlr_node, f.vm_main_ractor) {
+            (Some(set), Some(node), _) => {
+                for link in self.list(vm + set, MAX_RACTORS)? {
+                    ractors.push(link - node);
+                }
+            }
+            (_, _, Some(main)) => ractors.push(self.memory.read_u64(vm + main)?),
+            _ => return Err(inconsistent("the layout has no way to reach ractors")),
+        }
+        if ractors.is_empty() {
+            return Err(inconsistent("the VM has no ractors"));
+        }
+
+        let mut threads = Vec::new();
+        for ractor in ractors {
+            self.ractor_threads(ractor, &mut threads)?;
+        }
+        Ok(threads)
+    }
+
+    fn ractor_threads(&self, ractor: u64, out: &mut Vec<RubyThread>) -> Result<(), WalkError> {
+        let f = &self.layout.fields;
+        let (Some(set), Some(lt_node)) = (f.ractor_threads_set, f.thread_lt_node) else {
+            return Err(inconsistent("the layout has no thread list"));
+        };
+        let running_ec = match f.ractor_running_ec {
+            Some(offset) => self.memory.read_u64(ractor + offset)?,
+            None => 0,
+        };
+        for link in self.list(ractor + set, MAX_THREADS)? {
+            let thread = self.thread(link - lt_node, running_ec)?;
+            if out.len() >= MAX_THREADS {
+                return Err(inconsistent("more threads than rbprof follows"));
+            }
+            out.push(thread);
+        }
+        Ok(())
+    }
+
+    /// Follows a circular doubly linked list (`struct list_head` of
+    /// ccan/list) and returns the addresses of its nodes.
+    fn list(&self, head: u64, max: usize) -> Result<Vec<u64>, WalkError> {
+        let mut nodes = Vec::new();
+        let mut node = self.memory.read_u64(head)?;
+        while node != head {
+            if node == 0 || nodes.len() >= max {
+                return Err(inconsistent(format!(
+                    "list at {head:#x} is broken or too long"
+                )));
+            }
+            nodes.push(node);
+            node = self.memory.read_u64(node)?;
+        }
+        Ok(nodes)
+    }
+
+    fn thread(&self, address: u64, running_ec: u64) -> Result<RubyThread, WalkError> {
+        let f = &self.layout.fields;
+        let status_field = self.layout.bitfields.thread_status;
+        let size = self.layout.sizes.rb_thread_t.min(4096) as usize;
+        let bytes = self.memory.read_vec(address, size)?;
+        let ec = u64_at(&bytes, f.thread_ec);
+        if ec == 0 {
+            return Err(inconsistent(format!(
+                "thread {address:#x} has no execution context"
+            )));
+        }
+        // The execution context points back at its thread on every 3.x
+        // version: a wrong layout fails this check instead of producing
+        // stacks from unrelated memory.
+        if let Some(back) = f.ec_thread_ptr {
+            let owner = self.memory.read_u64(ec + back)?;
+            if owner != address {
+                return Err(inconsistent(format!(
+                    "thread {address:#x}: its execution context belongs to {owner:#x}"
+                )));
+            }
+        }
+        let tid = f.thread_tid.map(|o| u32_at(&bytes, o) as i32).unwrap_or(0);
+        let status = status_field.extract(u32_at(&bytes, status_field.offset));
+        Ok(RubyThread {
+            address,
+            ec,
+            tid,
+            name: u64_at(&bytes, f.thread_name),
+            status,
+            holds_gvl: ec == running_ec,
+        })
+    }
+
+    /// Returns `Thread#name` of a thread, cached by its name object.
+    pub fn thread_name(&mut self, thread: &RubyThread) -> Option<String> {
+        let key = (thread.address, thread.name);
+        if let Some(name) = self.thread_names.get(&key) {
+            return name.clone();
+        }
+        let objects = self.objects();
+        let name = if objects.is_heap_object(thread.name) {
+            objects.string(thread.name).ok()
+        } else {
+            None
+        };
+        if self.thread_names.len() >= MAX_CACHE {
+            self.thread_names.clear();
+        }
+        self.thread_names.insert(key, name.clone());
+        name
+    }
+
+    /// Reads the stack of an execution context, outermost frame first.
+    pub fn stack(&mut self, ec: u64) -> Result<Vec<Frame>, WalkError> {
+        let f = &self.layout.fields;
+        let frame_size = self.layout.sizes.rb_control_frame_t;
+        let vm_stack = self.memory.read_u64(ec + f.ec_vm_stack)?;
+        let stack_words = self.memory.read_u64(ec + f.ec_vm_stack_size)?;
+        let cfp = self.memory.read_u64(ec + f.ec_cfp)?;
+        if vm_stack == 0 || stack_words == 0 || stack_words > MAX_VM_STACK_WORDS {
+            return Err(inconsistent(format!("VM stack of {stack_words} words")));
+        }
+        // Control frames grow down from the end of the VM stack.
+        let end = vm_stack + stack_words * 8;
+        if cfp < vm_stack || cfp > end || (end - cfp) % frame_size != 0 {
+            return Err(inconsistent(format!(
+                "frame pointer {cfp:#x} outside the VM stack {vm_stack:#x}..{end:#x}"
+            )));
+        }
+        let count = (end - cfp) / frame_size;
+        let bytes = self.memory.read_vec(cfp, (count * frame_size) as usize)?;
+
+        let mut frames = Vec::with_capacity(count as usize);
+        let mut caller: Option<(u32, u32)> = None;
+        for index in (0..count).rev() {
+            let base = index * frame_size;
+            let raw = RawFrame {
+                pc: u64_at(&bytes, base + f.cfp_pc),
+                iseq: u64_at(&bytes, base + f.cfp_iseq),
+                ep: u64_at(&bytes, base + f.cfp_ep),
+            };
+            if let Some(frame) = self.frame(raw, caller)? {
+                if let FrameOrigin::Ruby { path_function } = frame.1 {
+                    caller = Some((path_function, frame.0.line));
+                }
+                frames.push(frame.0);
+            }
+        }
+        Ok(frames)
+    }
+
+    /// Resolves one control frame; `None` for frames that profilers do not
+    /// show (dummy frames and C-implemented blocks).
+    fn frame(
+        &mut self,
+        raw: RawFrame,
+        caller: Option<(u32, u32)>,
+    ) -> Result<Option<(Frame, FrameOrigin)>, WalkError> {
+        let c = &self.layout.constants;
+        if raw.ep == 0 {
+            return Ok(None);
+        }
+        let env = self.read_env(raw.ep)?;
+        let magic = env.flags & c.VM_FRAME_MAGIC_MASK;
+        if magic == c.VM_FRAME_MAGIC_DUMMY {
+            return Ok(None);
+        }
+        if env.flags & c.VM_FRAME_FLAG_CFRAME != 0 {
+            if magic != c.VM_FRAME_MAGIC_CFUNC {
+                return Ok(None);
+            }
+            let method_entry = self.check_method_entry(env.me_cref, true)?;
+            let function = self.cfunc_function(method_entry, caller);
+            let line = caller.map(|(_, line)| line).unwrap_or(0);
+            return Ok(Some((Frame { function, line }, FrameOrigin::C)));
+        }
+        if raw.iseq == 0 {
+            return Ok(None);
+        }
+        let objects = self.objects();
+        if objects.imemo_type(raw.iseq)? != Some(c.imemo_iseq) {
+            return Ok(None);
+        }
+        let info = self.iseq_info(raw.iseq)?;
+        let line = self.line(&info, raw.pc);
+        let bmethod = env.flags & c.VM_FRAME_FLAG_BMETHOD != 0;
+        let method_entry = self.frame_method_entry(env)?;
+        let key = FrameKey {
+            iseq: raw.iseq,
+            body: info.body,
+            method_entry,
+            bmethod,
+        };
+        let function = match self.frames.get(&key) {
+            Some(&id) => id,
+            None => {
+                let name = self.ruby_frame_name(&info, method_entry, bmethod);
+                let id = self.functions.intern(&Function {
+                    name,
+                    path: info.path.clone(),
+                    kind: FrameKind::Ruby,
+                });
+                if self.frames.len() >= MAX_CACHE {
+                    self.frames.clear();
+                }
+                self.frames.insert(key, id);
+                id
+            }
+        };
+        let frame = Frame { function, line };
+        Ok(Some((
+            frame,
+            FrameOrigin::Ruby {
+                path_function: function,
+            },
+        )))
+    }
+
+    /// Reads `ep[-2]` (method entry or cref), `ep[-1]` (previous
+    /// environment or block handler) and `ep[0]` (flags).
+    fn read_env(&self, ep: u64) -> Result<Env, WalkError> {
+        let c = &self.layout.constants;
+        let low = c.VM_ENV_DATA_INDEX_ME_CREF.min(c.VM_ENV_DATA_INDEX_SPECVAL);
+        let high = c.VM_ENV_DATA_INDEX_FLAGS.max(c.VM_ENV_DATA_INDEX_SPECVAL);
+        let start = ep.wrapping_add((low * 8) as u64);
+        let bytes = self
+            .memory
+            .read_vec(start, ((high - low + 1) * 8) as usize)?;
+        let at = |index: i64| u64_at(&bytes, ((index - low) * 8) as u64);
+        Ok(Env {
+            me_cref: at(c.VM_ENV_DATA_INDEX_ME_CREF),
+            specval: at(c.VM_ENV_DATA_INDEX_SPECVAL),
+            flags: at(c.VM_ENV_DATA_INDEX_FLAGS),
+        })
+    }
+
+    /// Returns the method entry in `value` if it is one, looking through a
+    /// special-variable holder (`imemo_svar`) where one can be.
+    fn check_method_entry(&self, value: u64, can_be_svar: bool) -> Result<u64, WalkError> {
+        let c = &self.layout.constants;
+        let objects = self.objects();
+        match objects.imemo_type(value)? {
+            Some(kind) if kind == c.imemo_ment => Ok(value),
+            Some(kind) if kind == c.imemo_svar && can_be_svar => {
+                let inner = self
+                    .memory
+                    .read_u64(value + self.layout.fields.svar_cref_or_me)?;
+                self.check_method_entry(inner, false)
+            }
+            _ => Ok(0),
+        }
+    }
+
+    /// Finds the method entry of a frame: in its own environment or, for a
+    /// block, in the enclosing environments up to the method's local one.
+    fn frame_method_entry(&self, env: Env) -> Result<u64, WalkError> {
+        let c = &self.layout.constants;
+        let mut env = env;
+        for _ in 0..MAX_EP_CHAIN {
+            if env.flags & c.VM_ENV_FLAG_LOCAL != 0 {
+                return self.check_method_entry(env.me_cref, true);
+            }
+            let found = self.check_method_entry(env.me_cref, false)?;
+            if found != 0 {
+                return Ok(found);
+            }
+            let previous = env.specval & !0x03;
+            if previous == 0 {
+                return Ok(0);
+            }
+            env = self.read_env(previous)?;
+        }
+        Ok(0)
+    }
+
+    fn iseq_info(&mut self, iseq: u64) -> Result<IseqInfo, WalkError> {
+        let f = &self.layout.fields;
+        let body = self.memory.read_u64(iseq + f.iseq_body)?;
+        if let Some(info) = self.iseqs.get(&iseq) {
+            if info.body == body {
+                return Ok(info.clone());
+            }
+        }
+        if body == 0 {
+            return Err(inconsistent(format!("iseq {iseq:#x} has no body")));
+        }
+        let info = self.read_iseq(body)?;
+        if self.iseqs.len() >= MAX_CACHE {
+            self.iseqs.clear();
+        }
+        self.iseqs.insert(iseq, info.clone());
+        Ok(info)
+    }
+
+    fn read_iseq(&self, body: u64) -> Result<IseqInfo, WalkError> {
+        let f = &self.layout.fields;
+        let size = self.layout.sizes.rb_iseq_constant_body.min(4096) as usize;
+        let bytes = self.memory.read_vec(body, size)?;
+        let objects = self.objects();
+
+        let pathobj = u64_at(&bytes, f.body_pathobj);
+        // The path object is a String, or an Array of [path, realpath].
+        let path_value = match objects.array_entry(pathobj, 0) {
+            Ok(Some(path)) => path,
+            _ => pathobj,
+        };
+        let path = objects.string(path_value)?;
+        let label = objects.string(u64_at(&bytes, f.body_label))?;
+        let base_label = objects.string(u64_at(&bytes, f.body_base_label))?;
+        let first_lineno = u64_at(&bytes, f.body_first_lineno);
+        // first_lineno is a Fixnum: (n << 1) | 1.
+        let first_line = if first_lineno & 1 == 1 {
+            (first_lineno >> 1) as u32
+        } else {
+            0
+        };
+        let lines = LineTable {
+            entries: u64_at(&bytes, f.body_insns_info_body),
+            size: u32_at(&bytes, f.body_insns_info_size) as u64,
+            positions: u64_at(&bytes, f.body_insns_info_positions),
+            succ_index_table: f
+                .body_succ_index_table
+                .map(|o| u64_at(&bytes, o))
+                .unwrap_or(0),
+            iseq_size: u32_at(&bytes, f.body_iseq_size) as u64,
+            entry_size: self.layout.sizes.iseq_insn_info_entry,
+            line_offset: f.insn_info_line_no,
+        };
+        Ok(IseqInfo {
+            body,
+            iseq_type: u32_at(&bytes, f.body_type) as u64,
+            iseq_encoded: u64_at(&bytes, f.body_iseq_encoded),
+            label,
+            base_label,
+            path,
+            first_line,
+            lines,
+        })
+    }
+
+    fn line(&self, info: &IseqInfo, pc: u64) -> u32 {
+        let Some(pos) = position_of(pc, info.iseq_encoded) else {
+            return info.first_line;
+        };
+        match info.lines.line_at(&self.memory, pos) {
+            Ok(Some(line)) => line,
+            _ => info.first_line,
+        }
+    }
+
+    /// Names a Ruby frame the way profilers do: `Foo#bar`, `Foo.bar`,
+    /// `block in Foo#bar`, or the iseq's own label where the method's owner
+    /// is not known.
+    fn ruby_frame_name(&mut self, info: &IseqInfo, method_entry: u64, bmethod: bool) -> String {
+        let c = &self.layout.constants;
+        let qualified = if method_entry != 0 {
+            self.qualified_method_name(method_entry)
+        } else {
+            None
+        };
+        let Some(qualified) = qualified else {
+            return info.label.clone();
+        };
+        // A define_method body is a block that runs as the method itself.
+        if bmethod {
+            return qualified;
+        }
+        if info.iseq_type == c.ISEQ_TYPE_METHOD {
+            return qualified;
+        }
+        // "block in foo", "block (2 levels) in foo", "rescue in foo": keep
+        // the prefix and qualify the method it belongs to.
+        let suffix = format!(" in {}", info.base_label);
+        match info.label.strip_suffix(&suffix) {
+            Some(prefix) if !info.base_label.starts_with('<') => format!("{prefix} in {qualified}"),
+            _ => info.label.clone(),
+        }
+    }
+
+    /// Returns `Owner#method` or `Owner.method` for a method entry.
+    fn qualified_method_name(&mut self, method_entry: u64) -> Option<String> {
+        let f = &self.layout.fields;
+        let bytes = self.memory.read_vec(method_entry, 40).ok()?;
+        let owner = u64_at(&bytes, f.me_owner);
+        let definition = u64_at(&bytes, f.me_def);
+        let called_id = u64_at(&bytes, f.me_called_id);
+        let original_id = if definition != 0 {
+            self.memory.read_u64(definition + f.def_original_id).ok()
+        } else {
+            None
+        };
+        let objects = Objects::new(&self.memory, self.layout);
+        let method = original_id
+            .and_then(|id| self.symbols.name(&objects, id))
+            .or_else(|| self.symbols.name(&objects, called_id))?;
+        match self.owner_prefix(owner) {
+            Some(prefix) => Some(format!("{prefix}{method}")),
+            None => Some(method),
+        }
+    }
+
+    /// Returns `Foo#` for an instance method's owner or `Foo.` for a
+    /// singleton class attached to `Foo`.
+    fn owner_prefix(&mut self, owner: u64) -> Option<String> {
+        let c = &self.layout.constants;
+        let objects = Objects::new(&self.memory, self.layout);
+        let flags = objects.flags(owner).ok()?;
+        if flags & c.RUBY_FL_SINGLETON != 0 {
+            let id = c.id__attached__?;
+            let attached = objects.class_ivar(owner, id).ok()??;
+            let attached_flags = objects.flags(attached).ok()?;
+            let kind = objects.builtin_type(attached_flags);
+            if kind == c.RUBY_T_CLASS || kind == c.RUBY_T_MODULE {
+                return Some(format!("{}.", self.class_path(attached)?));
+            }
+            return None;
+        }
+        Some(format!("{}#", self.class_path(owner)?))
+    }
+
+    /// Returns the name of a class or module, cached by address.
+    fn class_path(&mut self, class: u64) -> Option<String> {
+        if let Some(name) = self.class_names.get(&class) {
+            return name.clone();
+        }
+        let name = self.read_class_path(class);
+        if self.class_names.len() >= MAX_CACHE {
+            self.class_names.clear();
+        }
+        self.class_names.insert(class, name.clone());
+        name
+    }
+
+    fn read_class_path(&mut self, class: u64) -> Option<String> {
+        let f = &self.layout.fields;
+        let objects = Objects::new(&self.memory, self.layout);
+        if let Some(offset) = f.classext_classpath {
+            let ext = match f.class_ptr {
+                Some(ptr) => self.memory.read_u64(class + ptr).ok()?,
+                None => class,
+            };
+            let path = self.memory.read_u64(ext + offset).ok()?;
+            return objects.string(path).ok();
+        }
+        for key in ["__classpath__", "__tmp_classpath__"] {
+            let Some(id) = self.symbols.find_id(&objects, key) else {
+                continue;
+            };
+            if let Ok(Some(path)) = objects.class_ivar(class, id) {
+                if let Ok(name) = objects.string(path) {
+                    return Some(name);
+                }
+            }
+        }
+        None
+    }
+
+    /// Interns the function of a C method frame, named `Owner#method`
+    /// where the symbol table allows, else the `<c function>` placeholder.
+    fn cfunc_function(&mut self, method_entry: u64, caller: Option<(u32, u32)>) -> u32 {
+        let caller_function = caller.map(|(id, _)| id);
+        if let Some(&id) = self.cfuncs.get(&(method_entry, caller_function)) {
+            return id;
+        }
+        let name = if method_entry != 0 {
+            self.qualified_method_name(method_entry)
+        } else {
+            None
+        };
+        let function = match name {
+            // A C method has no source file: like Ruby's backtraces, show
+            // the file it was called from.
+            Some(name) => Function {
+                name,
+                path: caller_function
+                    .and_then(|id| self.function_path(id))
+                    .unwrap_or_else(|| "unknown".into()),
+                kind: FrameKind::CFunc,
+            },
+            None => Function {
+                name: "<c function>".into(),
+                path: "unknown".into(),
+                kind: FrameKind::CFunc,
+            },
+        };
+        let id = self.functions.intern(&function);
+        if method_entry != 0 {
+            if self.cfuncs.len() >= MAX_CACHE {
+                self.cfuncs.clear();
+            }
+            self.cfuncs.insert((method_entry, caller_function), id);
+        }
+        id
+    }
+
+    fn function_path(&self, id: u32) -> Option<String> {
+        self.functions.get(id).map(|f| f.path.clone())
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct RawFrame {
+    pc: u64,
+    iseq: u64,
+    ep: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Env {
+    me_cref: u64,
+    specval: u64,
+    flags: u64,
+}
+
+enum FrameOrigin {
+    Ruby { path_function: u32 },
+    C,
+}

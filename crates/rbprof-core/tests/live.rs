@@ -1,0 +1,294 @@
+//! Samples real Ruby processes started by the tests.
+//!
+//! The interpreter is `$RBPROF_TEST_RUBY`, else `ruby` on the PATH; the
+//! tests are skipped with a message when neither exists.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rbprof_core::{Batch, Error, FrameKind, Function, Sampler, SamplerOptions};
+
+/// A Ruby process that is killed and reaped when the test ends, pass or
+/// fail.
+struct RubyGuard {
+    child: Child,
+}
+
+impl Drop for RubyGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ruby() -> Option<String> {
+    let ruby = std::env::var("RBPROF_TEST_RUBY").unwrap_or_else(|_| "ruby".into());
+    let found = Command::new(&ruby)
+        .arg("-v")
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !found {
+        eprintln!("skipping: no Ruby interpreter ({ruby})");
+        return None;
+    }
+    Some(ruby)
+}
+
+fn workload(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../test/workloads")
+        .join(name)
+}
+
+/// Starts a workload and waits for its `ready PID` line.
+fn start(ruby: &str, script: &str) -> RubyGuard {
+    let mut child = Command::new(ruby)
+        .arg(workload(script))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ruby starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert!(line.starts_with("ready"), "unexpected first line {line:?}");
+    RubyGuard { child }
+}
+
+/// Everything a short recording produced, with the function table.
+struct Recording {
+    functions: Vec<Function>,
+    batches: Vec<Batch>,
+}
+
+impl Recording {
+    fn function(&self, id: u32) -> &Function {
+        &self.functions[id as usize]
+    }
+
+    fn samples(&self) -> impl Iterator<Item = &rbprof_core::Sample> {
+        self.batches.iter().flat_map(|b| b.samples.iter())
+    }
+}
+
+fn record(options: SamplerOptions, seconds: f64) -> Recording {
+    let sampler = Sampler::start(options).expect("sampler starts");
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    let mut batches = Vec::new();
+    while let Some(batch) = sampler.next_batch(Duration::ZERO) {
+        let empty = batch.samples.is_empty();
+        batches.push(batch);
+        if empty {
+            break;
+        }
+    }
+    batches.push(sampler.stop());
+    let mut functions = Vec::new();
+    for batch in &batches {
+        for (id, function) in &batch.functions {
+            assert_eq!(*id as usize, functions.len(), "ids are dense and in order");
+            functions.push(function.clone());
+        }
+    }
+    Recording { functions, batches }
+}
+
+#[test]
+fn known_split_names_and_lines() {
+    let Some(ruby) = ruby() else { return };
+    let guard = start(&ruby, "known_split.rb");
+    let recording = record(SamplerOptions::new(guard.child.id() as i32), 1.5);
+    let samples: Vec<_> = recording.samples().collect();
+    assert!(samples.len() > 50, "only {} samples", samples.len());
+
+    let mut alpha = 0;
+    for sample in &samples {
+        let names: Vec<&str> = sample
+            .frames
+            .iter()
+            .map(|f| recording.function(f.function).name.as_str())
+            .collect();
+        assert_eq!(names.first(), Some(&"<main>"), "stack {names:?}");
+        if let Some(at) = names.iter().position(|n| *n == "Object#alpha") {
+            alpha += 1;
+            assert_eq!(names[at - 1], "Object#schedule");
+            // alpha calls spin_until on line 11.
+            assert_eq!(sample.frames[at].line, 11);
+            let path = &recording.function(sample.frames[at].function).path;
+            assert!(path.ends_with("known_split.rb"), "{path}");
+        }
+    }
+    assert!(
+        alpha > samples.len() / 3,
+        "alpha in {alpha} of {}",
+        samples.len()
+    );
+}
+
+#[test]
+fn spin_loop_leaf_line_and_cfunc() {
+    let Some(ruby) = ruby() else { return };
+    let guard = start(&ruby, "known_split.rb");
+    let recording = record(SamplerOptions::new(guard.child.id() as i32), 1.0);
+    let mut leaf_lines = Vec::new();
+    let mut clock_calls = 0;
+    for sample in recording.samples() {
+        for pair in sample.frames.windows(2) {
+            if recording.function(pair[0].function).name == "Object#spin_until" {
+                leaf_lines.push(pair[0].line);
+                let callee = recording.function(pair[1].function);
+                if callee.kind == FrameKind::CFunc {
+                    assert_eq!(callee.name, "Process.clock_gettime");
+                    clock_calls += 1;
+                }
+            }
+        }
+    }
+    assert!(!leaf_lines.is_empty());
+    // The loop `x += 1 while clock_gettime(...) < deadline` is line 6; the
+    // method's other lines run once per call and are rarely sampled.
+    let in_loop = leaf_lines.iter().filter(|&&l| l == 6).count();
+    assert!(in_loop * 10 >= leaf_lines.len() * 9, "{leaf_lines:?}");
+    assert!(
+        leaf_lines.iter().all(|&l| (5..=7).contains(&l)),
+        "{leaf_lines:?}"
+    );
+    assert!(clock_calls > 0);
+}
+
+#[test]
+fn threads_carry_names() {
+    let Some(ruby) = ruby() else { return };
+    let guard = start(&ruby, "threads.rb");
+    let recording = record(SamplerOptions::new(guard.child.id() as i32), 1.5);
+    let mut names = std::collections::HashMap::new();
+    for batch in &recording.batches {
+        for (id, thread) in &batch.threads {
+            names.insert(*id, thread.name.clone());
+            assert!(thread.tid > 0);
+        }
+    }
+    let mut seen_left = false;
+    let mut seen_right = false;
+    let mut sleepers = 0;
+    let mut total = 0;
+    for sample in recording.samples() {
+        total += 1;
+        let leafish: Vec<&str> = sample
+            .frames
+            .iter()
+            .map(|f| recording.function(f.function).name.as_str())
+            .collect();
+        match names[&sample.thread].as_deref() {
+            Some("left") => {
+                seen_left = true;
+                assert!(leafish.contains(&"Object#burn_left"), "{leafish:?}");
+            }
+            Some("right") => {
+                seen_right = true;
+                assert!(leafish.contains(&"Object#burn_right"), "{leafish:?}");
+            }
+            Some("sleeper-1" | "sleeper-2") => {
+                // A sleeper is on a CPU for a moment each time it wakes.
+                sleepers += 1;
+                assert!(leafish.contains(&"Object#nap"), "{leafish:?}");
+            }
+            other => panic!("on-CPU sample from thread {other:?}: {leafish:?}"),
+        }
+    }
+    assert!(seen_left);
+    assert!(seen_right);
+    assert!(
+        sleepers * 10 < total,
+        "{sleepers} of {total} samples from sleepers"
+    );
+}
+
+#[test]
+fn idle_threads_with_idle_option() {
+    let Some(ruby) = ruby() else { return };
+    let guard = start(&ruby, "threads.rb");
+    let mut options = SamplerOptions::new(guard.child.id() as i32);
+    options.idle = true;
+    let recording = record(options, 0.5);
+    let mut names = std::collections::HashSet::new();
+    for batch in &recording.batches {
+        for (_, thread) in &batch.threads {
+            names.insert(thread.name.clone().unwrap_or_default());
+        }
+    }
+    for expected in ["left", "right", "sleeper-1", "sleeper-2"] {
+        assert!(names.contains(expected), "{names:?}");
+    }
+}
+
+#[test]
+fn deep_stack_is_read_whole() {
+    let Some(ruby) = ruby() else { return };
+    let guard = start(&ruby, "deep.rb");
+    let recording = record(SamplerOptions::new(guard.child.id() as i32), 0.5);
+    let deepest = recording
+        .samples()
+        .map(|s| s.frames.len())
+        .max()
+        .unwrap_or(0);
+    assert!(deepest > 3000, "deepest stack {deepest}");
+    let failed: u64 = recording.batches.last().unwrap().stats.failed;
+    assert_eq!(failed, 0);
+}
+
+#[test]
+fn exit_ends_the_recording() {
+    let Some(ruby) = ruby() else { return };
+    let guard = start(&ruby, "known_split.rb");
+    let sampler = Sampler::start(SamplerOptions::new(guard.child.id() as i32)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(guard);
+    let mut end = None;
+    for _ in 0..50 {
+        match sampler.next_batch(Duration::from_millis(100)) {
+            Some(batch) if batch.end.is_some() => {
+                end = batch.end;
+                break;
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert_eq!(end, Some(rbprof_core::EndReason::ProcessExited));
+}
+
+#[test]
+fn errors_for_bad_targets() {
+    assert!(matches!(
+        Sampler::start(SamplerOptions::new(i32::MAX)),
+        Err(Error::NoSuchProcess { .. })
+    ));
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let result = Sampler::start(SamplerOptions::new(sleeper.id() as i32));
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert!(
+        matches!(result, Err(Error::NotRuby { .. })),
+        "{:?}",
+        result.err()
+    );
+}
+
+#[test]
+fn unknown_forced_version_is_rejected() {
+    let Some(ruby) = ruby() else { return };
+    let guard = start(&ruby, "known_split.rb");
+    let mut options = SamplerOptions::new(guard.child.id() as i32);
+    options.force_version = Some("1.0.0".into());
+    match Sampler::start(options) {
+        Err(Error::UnsupportedVersion { version, supported }) => {
+            assert_eq!(version, "1.0.0");
+            assert!(supported.contains("3.1"), "{supported}");
+        }
+        other => panic!("expected an unsupported version, got {:?}", other.err()),
+    }
+}
