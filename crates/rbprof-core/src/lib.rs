@@ -24,7 +24,6 @@ pub mod sampler;
 
 pub use error::{Error, Result};
 pub use sample::{
-    Batch, EndReason, Frame, FrameKind, Function, Sample, Stats, ThreadInfo,
-    ThreadState,
+    Batch, EndReason, Frame, FrameKind, Function, Sample, Stats, ThreadInfo, ThreadState,
 };
 pub use sampler::{Sampler, SamplerOptions, TargetInfo};

@@ -380,8 +380,8 @@ fn table() -> &'static Vec<Layout> {
     use std::sync::OnceLock;
     static TABLE: OnceLock<Vec<Layout>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let table: Table = serde_json::from_str(TABLE_JSON)
-            .expect("layouts/ruby.json is checked by a unit test");
+        let table: Table =
+            serde_json::from_str(TABLE_JSON).expect("layouts/ruby.json is checked by a unit test");
         table.layouts
     })
 }
