@@ -16,6 +16,7 @@
 //! ```
 
 pub mod error;
+pub mod fixture;
 pub mod memory;
 pub mod process;
 pub mod ruby;

@@ -52,6 +52,11 @@ impl ReplayMemory {
         ReplayMemory { regions }
     }
 
+    /// Iterates over the regions as (address, bytes).
+    pub fn regions(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.regions.iter().map(|(&a, b)| (a, b.as_slice()))
+    }
+
     /// Adds a region, as a test would to build a fake process image.
     pub fn insert(&mut self, addr: u64, bytes: Vec<u8>) {
         self.regions.insert(addr, bytes);

@@ -43,11 +43,13 @@ pub struct LineTable {
 /// entries that start at or before `pos`.
 fn succ_rank<M: RemoteMemory>(memory: &M, table: u64, pos: u64) -> Result<u64, MemoryError> {
     if pos < IMMEDIATE_TABLE_SIZE {
-        let word = memory.read_u64(table + (pos / 9) * 8)?;
+        let word = memory.read_u64(table.wrapping_add((pos / 9) * 8))?;
         return Ok((word >> ((pos % 9) * 7)) & 0x7f);
     }
     let bit_index = pos - IMMEDIATE_TABLE_SIZE;
-    let block = table + SUCC_PART_OFFSET + (bit_index / 512) * SUCC_BLOCK_SIZE;
+    let block = table
+        .wrapping_add(SUCC_PART_OFFSET)
+        .wrapping_add((bit_index / 512) * SUCC_BLOCK_SIZE);
     let bytes = memory.read_vec(block, SUCC_BLOCK_SIZE as usize)?;
     let rank = u64_at(&bytes, 0) & 0xffff_ffff;
     let small_ranks = u64_at(&bytes, 8);
@@ -88,7 +90,11 @@ impl LineTable {
         } else {
             return Ok(None);
         };
-        let line = memory.read_u32(self.entries + index * self.entry_size + self.line_offset)?;
+        let line = memory.read_u32(
+            self.entries
+                .wrapping_add(index * self.entry_size)
+                .wrapping_add(self.line_offset),
+        )?;
         Ok(Some(line))
     }
 

@@ -24,6 +24,10 @@ pub struct RubyProcess {
     pub version: String,
     pub layout: &'static Layout,
     pub binary_path: String,
+    /// Address of the `ruby_current_vm_ptr` variable.
+    pub vm_ptr_address: u64,
+    /// Address of the VM's global symbol table, where it was found.
+    pub symbol_table: Option<u64>,
     pub walker: Walker<ProcessMemory>,
     /// Things the user should know, such as an unverified layout.
     pub warnings: Vec<String>,
@@ -159,6 +163,8 @@ impl RubyProcess {
             version,
             layout,
             binary_path: binary.path,
+            vm_ptr_address,
+            symbol_table,
             walker,
             warnings,
         })

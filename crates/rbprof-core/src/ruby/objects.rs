@@ -62,7 +62,7 @@ impl<'a, M: RemoteMemory> Objects<'a, M> {
     pub fn flags(&self, value: u64) -> Result<u64, ObjectError> {
         Ok(self
             .memory
-            .read_u64(value + self.layout.fields.basic_flags)?)
+            .read_u64(value.wrapping_add(self.layout.fields.basic_flags))?)
     }
 
     /// Returns the built-in type (`T_STRING`...) from a flags word.
@@ -142,7 +142,7 @@ impl<'a, M: RemoteMemory> Objects<'a, M> {
         let len = len.min(MAX_STRING);
         let bytes = if embedded {
             self.memory
-                .read_vec(value + f.string_embed_ary, len as usize)?
+                .read_vec(value.wrapping_add(f.string_embed_ary), len as usize)?
         } else {
             let ptr = u64_at(&header, f.string_heap_ptr);
             self.memory.read_vec(ptr, len as usize)?
@@ -166,7 +166,7 @@ impl<'a, M: RemoteMemory> Objects<'a, M> {
         self.expect_type(value, flags, c.RUBY_T_ARRAY, "Array")?;
         let (len, elements) = if flags & c.RARRAY_EMBED_FLAG != 0 {
             let len = (flags & c.RARRAY_EMBED_LEN_MASK) >> c.RARRAY_EMBED_LEN_SHIFT;
-            (len, value + f.array_embed_ary)
+            (len, value.wrapping_add(f.array_embed_ary))
         } else {
             (
                 u64_at(&header, f.array_heap_len),
@@ -189,7 +189,9 @@ impl<'a, M: RemoteMemory> Objects<'a, M> {
         if index >= len {
             return Ok(None);
         }
-        Ok(Some(self.memory.read_u64(elements + index * 8)?))
+        Ok(Some(
+            self.memory.read_u64(elements.wrapping_add(index * 8))?,
+        ))
     }
 
     /// Looks up an instance variable of a class or module by ID, in the
@@ -199,11 +201,11 @@ impl<'a, M: RemoteMemory> Objects<'a, M> {
         let (Some(class_ptr), Some(iv_tbl)) = (f.class_ptr, f.classext_iv_tbl) else {
             return Ok(None);
         };
-        let ext = self.memory.read_u64(class + class_ptr)?;
+        let ext = self.memory.read_u64(class.wrapping_add(class_ptr))?;
         if ext == 0 {
             return Ok(None);
         }
-        let table = self.memory.read_u64(ext + iv_tbl)?;
+        let table = self.memory.read_u64(ext.wrapping_add(iv_tbl))?;
         if table == 0 {
             return Ok(None);
         }
@@ -215,9 +217,13 @@ impl<'a, M: RemoteMemory> Objects<'a, M> {
     fn st_lookup(&self, table: u64, key: u64) -> Result<Option<u64>, ObjectError> {
         let f = &self.layout.fields;
         let entry_size = self.layout.sizes.st_table_entry;
-        let start = self.memory.read_u64(table + f.st_entries_start)?;
-        let bound = self.memory.read_u64(table + f.st_entries_bound)?;
-        let entries = self.memory.read_u64(table + f.st_entries)?;
+        let start = self
+            .memory
+            .read_u64(table.wrapping_add(f.st_entries_start))?;
+        let bound = self
+            .memory
+            .read_u64(table.wrapping_add(f.st_entries_bound))?;
+        let entries = self.memory.read_u64(table.wrapping_add(f.st_entries))?;
         if bound < start || bound - start > MAX_IV_ENTRIES || entries == 0 {
             return Err(ObjectError::Implausible {
                 what: "st_table entry count",
@@ -226,9 +232,10 @@ impl<'a, M: RemoteMemory> Objects<'a, M> {
             });
         }
         let count = bound - start;
-        let bytes = self
-            .memory
-            .read_vec(entries + start * entry_size, (count * entry_size) as usize)?;
+        let bytes = self.memory.read_vec(
+            entries.wrapping_add(start.wrapping_mul(entry_size)),
+            (count * entry_size) as usize,
+        )?;
         for i in 0..count {
             let base = i * entry_size;
             if u64_at(&bytes, base + f.st_entry_key) == key {

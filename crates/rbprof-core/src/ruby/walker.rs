@@ -35,6 +35,9 @@ pub enum WalkError {
     Object(#[from] ObjectError),
     #[error("inconsistent VM data: {0}")]
     Inconsistent(String),
+    /// A frame changed while it was read.
+    #[error("a frame changed while it was read: {0}")]
+    Torn(String),
 }
 
 impl From<MemoryError> for WalkError {
@@ -143,6 +146,11 @@ impl<M: RemoteMemory> Walker<M> {
         &self.memory
     }
 
+    /// Returns the memory source, for a recording of the reads.
+    pub fn into_memory(self) -> M {
+        self.memory
+    }
+
     pub fn layout(&self) -> &'static Layout {
         self.layout
     }
@@ -171,11 +179,11 @@ impl<M: RemoteMemory> Walker<M> {
         let mut ractors = Vec::new();
         match (f.vm_ractor_set, f.ractor_vmlr_node, f.vm_main_ractor) {
             (Some(set), Some(node), _) => {
-                for link in self.list(vm + set, MAX_RACTORS)? {
-                    ractors.push(link - node);
+                for link in self.list(vm.wrapping_add(set), MAX_RACTORS)? {
+                    ractors.push(link.wrapping_sub(node));
                 }
             }
-            (_, _, Some(main)) => ractors.push(self.memory.read_u64(vm + main)?),
+            (_, _, Some(main)) => ractors.push(self.memory.read_u64(vm.wrapping_add(main))?),
             _ => return Err(inconsistent("the layout has no way to reach ractors")),
         }
         if ractors.is_empty() {
@@ -195,11 +203,11 @@ impl<M: RemoteMemory> Walker<M> {
             return Err(inconsistent("the layout has no thread list"));
         };
         let running_ec = match f.ractor_running_ec {
-            Some(offset) => self.memory.read_u64(ractor + offset)?,
+            Some(offset) => self.memory.read_u64(ractor.wrapping_add(offset))?,
             None => 0,
         };
-        for link in self.list(ractor + set, MAX_THREADS)? {
-            let thread = self.thread(link - lt_node, running_ec)?;
+        for link in self.list(ractor.wrapping_add(set), MAX_THREADS)? {
+            let thread = self.thread(link.wrapping_sub(lt_node), running_ec)?;
             if out.len() >= MAX_THREADS {
                 return Err(inconsistent("more threads than rbprof follows"));
             }
@@ -240,7 +248,7 @@ impl<M: RemoteMemory> Walker<M> {
         // version: a wrong layout fails this check instead of producing
         // stacks from unrelated memory.
         if let Some(back) = f.ec_thread_ptr {
-            let owner = self.memory.read_u64(ec + back)?;
+            let owner = self.memory.read_u64(ec.wrapping_add(back))?;
             if owner != address {
                 return Err(inconsistent(format!(
                     "thread {address:#x}: its execution context belongs to {owner:#x}"
@@ -282,14 +290,18 @@ impl<M: RemoteMemory> Walker<M> {
     pub fn stack(&mut self, ec: u64) -> Result<Vec<Frame>, WalkError> {
         let f = &self.layout.fields;
         let frame_size = self.layout.sizes.rb_control_frame_t;
-        let vm_stack = self.memory.read_u64(ec + f.ec_vm_stack)?;
-        let stack_words = self.memory.read_u64(ec + f.ec_vm_stack_size)?;
-        let cfp = self.memory.read_u64(ec + f.ec_cfp)?;
+        let vm_stack = self.memory.read_u64(ec.wrapping_add(f.ec_vm_stack))?;
+        let stack_words = self.memory.read_u64(ec.wrapping_add(f.ec_vm_stack_size))?;
+        let cfp = self.memory.read_u64(ec.wrapping_add(f.ec_cfp))?;
         if vm_stack == 0 || stack_words == 0 || stack_words > MAX_VM_STACK_WORDS {
             return Err(inconsistent(format!("VM stack of {stack_words} words")));
         }
         // Control frames grow down from the end of the VM stack.
-        let end = vm_stack + stack_words * 8;
+        let Some(end) = vm_stack.checked_add(stack_words * 8) else {
+            return Err(inconsistent(format!(
+                "VM stack at {vm_stack:#x} wraps around"
+            )));
+        };
         if cfp < vm_stack || cfp > end || (end - cfp) % frame_size != 0 {
             return Err(inconsistent(format!(
                 "frame pointer {cfp:#x} outside the VM stack {vm_stack:#x}..{end:#x}"
@@ -362,7 +374,7 @@ impl<M: RemoteMemory> Walker<M> {
         let function = match self.frames.get(&key) {
             Some(&id) => id,
             None => {
-                let name = self.ruby_frame_name(&info, method_entry, bmethod);
+                let name = self.ruby_frame_name(&info, method_entry, bmethod)?;
                 let id = self.functions.intern(&Function {
                     name,
                     path: info.path.clone(),
@@ -412,7 +424,7 @@ impl<M: RemoteMemory> Walker<M> {
             Some(kind) if kind == c.imemo_svar && can_be_svar => {
                 let inner = self
                     .memory
-                    .read_u64(value + self.layout.fields.svar_cref_or_me)?;
+                    .read_u64(value.wrapping_add(self.layout.fields.svar_cref_or_me))?;
                 self.check_method_entry(inner, false)
             }
             _ => Ok(0),
@@ -443,7 +455,7 @@ impl<M: RemoteMemory> Walker<M> {
 
     fn iseq_info(&mut self, iseq: u64) -> Result<IseqInfo, WalkError> {
         let f = &self.layout.fields;
-        let body = self.memory.read_u64(iseq + f.iseq_body)?;
+        let body = self.memory.read_u64(iseq.wrapping_add(f.iseq_body))?;
         if let Some(info) = self.iseqs.get(&iseq) {
             if info.body == body {
                 return Ok(info.clone());
@@ -519,41 +531,67 @@ impl<M: RemoteMemory> Walker<M> {
     /// Names a Ruby frame the way profilers do: `Foo#bar`, `Foo.bar`,
     /// `block in Foo#bar`, or the iseq's own label where the method's owner
     /// is not known.
-    fn ruby_frame_name(&mut self, info: &IseqInfo, method_entry: u64, bmethod: bool) -> String {
-        let c = &self.layout.constants;
-        let qualified = if method_entry != 0 {
-            self.qualified_method_name(method_entry)
+    fn ruby_frame_name(
+        &mut self,
+        info: &IseqInfo,
+        method_entry: u64,
+        bmethod: bool,
+    ) -> Result<String, WalkError> {
+        let parts = if method_entry != 0 {
+            self.method_parts(method_entry)
         } else {
             None
         };
-        let Some(qualified) = qualified else {
-            return info.label.clone();
+        let Some((method, prefix)) = parts else {
+            return Ok(info.label.clone());
         };
+        let qualified = format!("{}{method}", prefix.unwrap_or_default());
         // A define_method body is a block that runs as the method itself.
         if bmethod {
-            return qualified;
+            return Ok(qualified);
         }
-        if info.iseq_type == c.ISEQ_TYPE_METHOD {
-            return qualified;
+        // The code and the method entry found through the frame's
+        // environment name the same method, unless the frame was replaced
+        // between the two reads (the target keeps running while it is
+        // read). Such a stack is dropped rather than misnamed.
+        if !info.base_label.starts_with('<') && method != info.base_label {
+            return Err(WalkError::Torn(format!(
+                "code of {} with the method entry of {method}",
+                info.base_label
+            )));
+        }
+        if info.iseq_type == self.layout.constants.ISEQ_TYPE_METHOD {
+            return Ok(qualified);
         }
         // "block in foo", "block (2 levels) in foo", "rescue in foo": keep
         // the prefix and qualify the method it belongs to.
         let suffix = format!(" in {}", info.base_label);
         match info.label.strip_suffix(&suffix) {
-            Some(prefix) if !info.base_label.starts_with('<') => format!("{prefix} in {qualified}"),
-            _ => info.label.clone(),
+            Some(prefix) if !info.base_label.starts_with('<') => {
+                Ok(format!("{prefix} in {qualified}"))
+            }
+            _ => Ok(info.label.clone()),
         }
     }
 
     /// Returns `Owner#method` or `Owner.method` for a method entry.
     fn qualified_method_name(&mut self, method_entry: u64) -> Option<String> {
+        let (method, prefix) = self.method_parts(method_entry)?;
+        Some(format!("{}{method}", prefix.unwrap_or_default()))
+    }
+
+    /// Returns a method entry's method name and, where the owner's name can
+    /// be read, the owner prefix (`Foo#` or `Foo.`).
+    fn method_parts(&mut self, method_entry: u64) -> Option<(String, Option<String>)> {
         let f = &self.layout.fields;
         let bytes = self.memory.read_vec(method_entry, 40).ok()?;
         let owner = u64_at(&bytes, f.me_owner);
         let definition = u64_at(&bytes, f.me_def);
         let called_id = u64_at(&bytes, f.me_called_id);
         let original_id = if definition != 0 {
-            self.memory.read_u64(definition + f.def_original_id).ok()
+            self.memory
+                .read_u64(definition.wrapping_add(f.def_original_id))
+                .ok()
         } else {
             None
         };
@@ -561,10 +599,7 @@ impl<M: RemoteMemory> Walker<M> {
         let method = original_id
             .and_then(|id| self.symbols.name(&objects, id))
             .or_else(|| self.symbols.name(&objects, called_id))?;
-        match self.owner_prefix(owner) {
-            Some(prefix) => Some(format!("{prefix}{method}")),
-            None => Some(method),
-        }
+        Some((method, self.owner_prefix(owner)))
     }
 
     /// Returns `Foo#` for an instance method's owner or `Foo.` for a
@@ -604,10 +639,10 @@ impl<M: RemoteMemory> Walker<M> {
         let objects = Objects::new(&self.memory, self.layout);
         if let Some(offset) = f.classext_classpath {
             let ext = match f.class_ptr {
-                Some(ptr) => self.memory.read_u64(class + ptr).ok()?,
+                Some(ptr) => self.memory.read_u64(class.wrapping_add(ptr)).ok()?,
                 None => class,
             };
-            let path = self.memory.read_u64(ext + offset).ok()?;
+            let path = self.memory.read_u64(ext.wrapping_add(offset)).ok()?;
             return objects.string(path).ok();
         }
         for key in ["__classpath__", "__tmp_classpath__"] {
