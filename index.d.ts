@@ -1,0 +1,278 @@
+// Public types of the rbprof library. Written by hand; a test compiles a
+// check that the implementation in src/ matches them.
+
+/** The scheduling state of a thread when it was sampled. */
+export type ThreadState = 'running' | 'waiting_gvl' | 'blocked';
+
+/** The kind of code a function is. */
+export type FunctionKind = 'ruby' | 'cfunc' | 'synthetic';
+
+/** A function: what summary rows are keyed by. */
+export interface FunctionInfo {
+  /** Id within one recording. */
+  readonly id: number;
+  /** Such as `Foo#bar`, `Foo.bar` or `block in Foo#bar`. */
+  readonly name: string;
+  /** The source path as Ruby reports it. */
+  readonly path: string;
+  readonly kind: FunctionKind;
+}
+
+/** A Ruby thread of the target. */
+export interface ThreadInfo {
+  /** Id within one recording. */
+  readonly id: number;
+  readonly pid: number;
+  /** Kernel thread id; 0 when the Ruby build does not record it. */
+  readonly tid: number;
+  /** `Thread#name`, if set. */
+  readonly name?: string;
+}
+
+/** One frame of a stack: a function and the line executing in it. */
+export interface Frame {
+  readonly function: FunctionInfo;
+  /** For callers, the line of the call; 0 when unknown. */
+  readonly line: number;
+}
+
+/** One thread's stack at one tick. */
+export interface Sample {
+  /** Nanoseconds since the recording started. */
+  readonly timeNs: number;
+  readonly thread: ThreadInfo;
+  readonly state: ThreadState;
+  /** Outermost frame first, leaf last. */
+  readonly frames: readonly Frame[];
+}
+
+/** Sampler counters, totals since the recording started. */
+export interface SamplerStats {
+  /** Ticks at which the target was read. */
+  readonly taken: number;
+  /** Ticks that came more than one period late or were skipped. */
+  readonly late: number;
+  /** Ticks at which at least one thread's stack could not be read. */
+  readonly failed: number;
+  /** Thread stacks recorded. */
+  readonly threadSamples: number;
+}
+
+/** Facts about the target that rbprof read when it attached. */
+export interface TargetInfo {
+  readonly pid: number;
+  /** The version read from the target, such as `3.1.2`. */
+  readonly rubyVersion: string;
+  /** The first release of the struct layouts in use. */
+  readonly layoutVersion: string;
+  /** False when the layouts were never confirmed on a live process. */
+  readonly layoutVerified: boolean;
+  /** The file that contains the Ruby VM: the executable or libruby. */
+  readonly rubyBinary: string;
+}
+
+/** The reason a recording ended. */
+export type EndReason =
+  /** `stop()` was called. */
+  | 'stopped'
+  /** `durationSeconds` passed. */
+  | 'duration'
+  /** The `signal` was aborted. */
+  | 'aborted'
+  /** The target process exited. */
+  | 'process_exited'
+  /** Sampling failed for good; `message` gives the cause. */
+  | 'failed';
+
+export interface RecordingEnd {
+  readonly reason: EndReason;
+  /** The cause of the failure, for `failed`. */
+  readonly message?: string;
+}
+
+/** The samples that arrived together from the sampler. */
+export interface SampleBatch {
+  readonly samples: readonly Sample[];
+  /** Totals since the start, as of this batch. */
+  readonly stats: SamplerStats;
+  /** Warnings since the previous batch, such as the first failed read. */
+  readonly warnings: readonly string[];
+}
+
+/** Options of `record()`. */
+export interface RecordOptions {
+  /** The Ruby process to profile. */
+  readonly pid: number;
+  /** Samples per second; 99 when absent. */
+  readonly rateHz?: number;
+  /** Stop after this many seconds. */
+  readonly durationSeconds?: number;
+  /** Stop when this signal is aborted. */
+  readonly signal?: AbortSignal;
+  /** Also record threads that are not running on a CPU. */
+  readonly idle?: boolean;
+  /** Read the target with the struct layouts of this Ruby version, such
+   * as `3.1.2`, instead of the detected one. */
+  readonly forceVersion?: string;
+}
+
+/** A recording in progress. */
+export interface Recording {
+  readonly target: TargetInfo;
+  /**
+   * Resolves with the final profile once the recording ends for any
+   * reason: `stop()`, `durationSeconds`, the `signal` or the target's exit
+   * (see `profile.end`). Rejects only when rbprof fails, with a
+   * `SamplingFailedError` that contains the profile so far.
+   */
+  readonly done: Promise<Profile>;
+  /** Stops sampling; resolves like `done`. */
+  stop(): Promise<Profile>;
+  /** Returns the profile of the samples received so far. */
+  profile(): Profile;
+  /** Iterates over the batches of samples that arrive after the call,
+   * until the recording ends. */
+  samples(): AsyncIterableIterator<SampleBatch>;
+}
+
+/**
+ * Attaches to a Ruby process and starts sampling it. Resolves once the
+ * sampler runs; rejects with an `RbprofError` subclass when the target
+ * cannot be profiled.
+ */
+export declare function record(options: RecordOptions): Promise<Recording>;
+
+/** Sample accounting of a profile. */
+export interface ProfileStats extends SamplerStats {
+  /** Wall-clock seconds from the start of sampling to the end, or to now
+   * while recording. */
+  readonly durationSeconds: number;
+}
+
+/** One line of a summary. */
+export interface SummaryRow {
+  readonly function: FunctionInfo;
+  /** Thread-samples with this function at the leaf. */
+  readonly selfSamples: number;
+  /** Thread-samples with this function anywhere on the stack, counted
+   * once per thread-sample however often it recurses. */
+  readonly totalSamples: number;
+  readonly selfPercent: number;
+  readonly totalPercent: number;
+}
+
+export interface RowsOptions {
+  /** The key of a row. Only `function` (name and path) so far. */
+  readonly by?: 'function';
+  /** Thread states whose samples count; only `running` by default. */
+  readonly states?: readonly ThreadState[];
+}
+
+export interface SummaryOptions {
+  /** Rows to print, the highest `% self` first; all when absent. */
+  readonly top?: number;
+  /** Characters per line; longer lines are cut. No limit when absent. */
+  readonly width?: number;
+}
+
+/**
+ * The samples of one recording, or of its first part while it still runs,
+ * and the views computed from them. Applications get profiles from
+ * `record()`.
+ */
+export declare class Profile {
+  private constructor(state: never);
+  readonly target: TargetInfo;
+  readonly stats: ProfileStats;
+  /** The reason the recording ended; absent while recording. */
+  readonly end?: RecordingEnd;
+  /** Thread-samples kept, in every state. */
+  get sampleCount(): number;
+  /** The functions seen in the recording. */
+  get functions(): FunctionInfo[];
+  /** The Ruby threads seen in the recording. */
+  get threads(): ThreadInfo[];
+  /** Warnings of the sampler, such as the first failed read. */
+  get warnings(): readonly string[];
+  /** Iterates over every thread-sample, in the order taken. */
+  samples(): IterableIterator<Sample>;
+  /** Returns `% self` and `% total` per function (name and path), sorted
+   * by self, then total. */
+  rows(options?: RowsOptions): SummaryRow[];
+  /** Formats `rows()` as the `% self  % total  name` table. */
+  toSummary(options?: SummaryOptions & RowsOptions): string;
+}
+
+/** Formats rows as the `% self  % total  name` table, one line each. */
+export declare function formatSummary(
+  rows: readonly SummaryRow[],
+  options?: SummaryOptions,
+): string;
+
+/** Error codes that rbprof errors carry in `code`. */
+export type ErrorCode =
+  | 'ERR_NO_SUCH_PROCESS'
+  | 'ERR_NOT_RUBY'
+  | 'ERR_UNSUPPORTED_VERSION'
+  | 'ERR_PERMISSION_DENIED'
+  | 'ERR_PROCESS_EXITED'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_VM_UNREADABLE'
+  | 'ERR_SAMPLING_FAILED'
+  | 'ERR_IO';
+
+export interface RbprofErrorOptions {
+  hint?: string;
+  cause?: unknown;
+}
+
+/** The base of every error rbprof raises on purpose. */
+export declare class RbprofError extends Error {
+  /** Stable across releases. */
+  readonly code: string;
+  /** The next step for the user, when rbprof knows one. */
+  readonly hint?: string;
+  constructor(code: string, message: string, options?: RbprofErrorOptions);
+}
+
+/** No process has the requested pid. */
+export declare class NoSuchProcessError extends RbprofError {
+  constructor(message: string, options?: RbprofErrorOptions);
+}
+
+/** The process runs, but not the Ruby (MRI) VM. */
+export declare class NotRubyError extends RbprofError {
+  constructor(message: string, options?: RbprofErrorOptions);
+}
+
+/** rbprof has no struct layouts for the target's Ruby version. */
+export declare class UnsupportedVersionError extends RbprofError {
+  constructor(message: string, options?: RbprofErrorOptions);
+}
+
+/** The target's memory cannot be read by this user. */
+export declare class PermissionDeniedError extends RbprofError {
+  constructor(message: string, options?: RbprofErrorOptions);
+}
+
+/** The target exited while rbprof attached to it. */
+export declare class ProcessExitedError extends RbprofError {
+  constructor(message: string, options?: RbprofErrorOptions);
+}
+
+/** An option is out of range or malformed. */
+export declare class InvalidArgumentError extends RbprofError {
+  constructor(message: string, options?: RbprofErrorOptions);
+}
+
+/** The Ruby VM's structures in the target could not be read. */
+export declare class VmUnreadableError extends RbprofError {
+  constructor(message: string, options?: RbprofErrorOptions);
+}
+
+/** Sampling stopped for good after it had started. */
+export declare class SamplingFailedError extends RbprofError {
+  /** The samples taken until the failure. */
+  readonly profile: Profile;
+  constructor(message: string, profile: Profile, options?: RbprofErrorOptions);
+}

@@ -1,0 +1,34 @@
+// The library API: what `require('rbprof')` and `import 'rbprof'` give.
+
+export { record } from './record';
+export type { RecordOptions, Recording } from './record';
+export { Profile } from './profile/profile';
+export type { ProfileStats } from './profile/profile';
+export type { RowsOptions, SummaryRow } from './profile/rows';
+export { formatSummary } from './formats/summary';
+export type { SummaryOptions } from './formats/summary';
+export {
+  InvalidArgumentError,
+  NoSuchProcessError,
+  NotRubyError,
+  PermissionDeniedError,
+  ProcessExitedError,
+  RbprofError,
+  SamplingFailedError,
+  UnsupportedVersionError,
+  VmUnreadableError,
+} from './errors';
+export type { ErrorCode, RbprofErrorOptions } from './errors';
+export type {
+  EndReason,
+  Frame,
+  FunctionInfo,
+  FunctionKind,
+  RecordingEnd,
+  Sample,
+  SampleBatch,
+  SamplerStats,
+  TargetInfo,
+  ThreadInfo,
+  ThreadState,
+} from './types';

@@ -1,0 +1,325 @@
+import { performance } from 'node:perf_hooks';
+
+import { fromNativeError, InvalidArgumentError, SamplingFailedError } from './errors';
+import { loadNative, type NativeBatch, type NativeBinding, type NativeSampler } from './native';
+import { ProfileData, stateCodesFromNames } from './profile/data';
+import { decodeSample, Profile } from './profile/profile';
+import type { EndReason, RecordingEnd, SampleBatch, TargetInfo } from './types';
+
+/** Options of `record()`. */
+export interface RecordOptions {
+  /** The Ruby process to profile. */
+  readonly pid: number;
+  /** Samples per second; 99 when absent. */
+  readonly rateHz?: number;
+  /** Stop after this many seconds. */
+  readonly durationSeconds?: number;
+  /** Stop when this signal is aborted. */
+  readonly signal?: AbortSignal;
+  /** Also record threads that are not running on a CPU. */
+  readonly idle?: boolean;
+  /** Read the target with the struct layouts of this Ruby version, such as
+   * `3.1.2`, instead of the detected one. */
+  readonly forceVersion?: string;
+}
+
+/** A recording in progress. */
+export interface Recording {
+  readonly target: TargetInfo;
+  /**
+   * Resolves with the final profile once the recording ends for any
+   * reason: `stop()`, `durationSeconds`, the `signal` or the target's exit
+   * (see `profile.end`). Rejects only when rbprof fails, with a
+   * `SamplingFailedError` that contains the profile so far.
+   */
+  readonly done: Promise<Profile>;
+  /** Stops sampling; resolves like `done`. */
+  stop(): Promise<Profile>;
+  /** Returns the profile of the samples received so far. */
+  profile(): Profile;
+  /**
+   * Iterates over the batches of samples that arrive after the call, until
+   * the recording ends.
+   */
+  samples(): AsyncIterableIterator<SampleBatch>;
+}
+
+const DEFAULT_RATE_HZ = 99;
+/** How long one call into the addon waits for samples. */
+const POLL_TIMEOUT_MS = 1000;
+/** The pause between two calls, so samples arrive in batches of many
+ * ticks instead of one call per tick. */
+const POLL_INTERVAL_MS = 100;
+
+/**
+ * Attaches to a Ruby process and starts sampling it. Resolves once the
+ * sampler runs; rejects with an `RbprofError` subclass when the target
+ * cannot be profiled (no such process, not Ruby, unsupported version,
+ * permission denied).
+ */
+export async function record(options: RecordOptions): Promise<Recording> {
+  return startRecording(loadNative(), options);
+}
+
+/** Implements `record()` on a given binding, so tests can pass a fake. */
+export async function startRecording(
+  native: NativeBinding,
+  options: RecordOptions,
+): Promise<Recording> {
+  checkOptions(options);
+  let sampler: NativeSampler;
+  try {
+    const startOptions: Parameters<NativeBinding['NativeSampler']['start']>[0] = {
+      pid: options.pid,
+      rateHz: options.rateHz ?? DEFAULT_RATE_HZ,
+      idle: options.idle ?? false,
+    };
+    if (options.forceVersion !== undefined) {
+      startOptions.forceVersion = options.forceVersion;
+    }
+    sampler = await native.NativeSampler.start(startOptions);
+  } catch (error) {
+    throw fromNativeError(error);
+  }
+  const stateCodes = stateCodesFromNames(native.threadStateNames());
+  return new ActiveRecording(sampler, stateCodes, options);
+}
+
+function checkOptions(options: RecordOptions): void {
+  if (!Number.isSafeInteger(options.pid) || options.pid <= 0) {
+    throw new InvalidArgumentError(`pid must be a positive integer, got ${options.pid}`);
+  }
+  const { rateHz, durationSeconds } = options;
+  // The core enforces the maximum rate, so that limit lives in one place.
+  if (rateHz !== undefined && !(Number.isFinite(rateHz) && rateHz > 0)) {
+    throw new InvalidArgumentError(`rateHz must be a number above 0, got ${rateHz}`);
+  }
+  if (
+    durationSeconds !== undefined &&
+    !(Number.isFinite(durationSeconds) && durationSeconds > 0)
+  ) {
+    throw new InvalidArgumentError(
+      `durationSeconds must be a number above 0, got ${durationSeconds}`,
+    );
+  }
+}
+
+/** A subscriber of `samples()`: a queue and a waiting reader, if any. */
+interface Subscriber {
+  queue: SampleBatch[];
+  wake?: () => void;
+}
+
+class ActiveRecording implements Recording {
+  readonly target: TargetInfo;
+  readonly done: Promise<Profile>;
+
+  readonly #sampler: NativeSampler;
+  readonly #data: ProfileData;
+  readonly #startedAt = performance.now();
+  readonly #subscribers = new Set<Subscriber>();
+  readonly #cleanups: Array<() => void> = [];
+
+  /** The reason passed to the first `#requestStop()` call. */
+  #stopReason?: EndReason;
+  /** The batch that the addon's `stop()` returned, until it is added. */
+  #stopBatch?: NativeBatch;
+  #wakePoll?: () => void;
+  #final?: Profile;
+  #failure?: unknown;
+
+  constructor(sampler: NativeSampler, stateCodes: number[], options: RecordOptions) {
+    this.#sampler = sampler;
+    this.target = { ...sampler.target };
+    this.#data = new ProfileData(stateCodes);
+
+    const { signal, durationSeconds } = options;
+    if (durationSeconds !== undefined) {
+      const timer = setTimeout(() => this.#requestStop('duration'), durationSeconds * 1000);
+      this.#cleanups.push(() => clearTimeout(timer));
+    }
+    if (signal !== undefined) {
+      const onAbort = () => this.#requestStop('aborted');
+      if (signal.aborted) {
+        onAbort();
+      } else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.#cleanups.push(() => signal.removeEventListener('abort', onAbort));
+      }
+    }
+
+    this.done = this.#poll();
+    // A caller that only uses stop() or profile() must not see an
+    // unhandled rejection; awaiting `done` still rejects.
+    this.done.catch(() => undefined);
+  }
+
+  stop(): Promise<Profile> {
+    this.#requestStop('stopped');
+    return this.done;
+  }
+
+  profile(): Profile {
+    return this.#final ?? this.#snapshot();
+  }
+
+  samples(): AsyncIterableIterator<SampleBatch> {
+    const subscriber: Subscriber = { queue: [] };
+    if (this.#final === undefined && this.#failure === undefined) {
+      this.#subscribers.add(subscriber);
+    }
+    const next = async (): Promise<IteratorResult<SampleBatch>> => {
+      for (;;) {
+        const batch = subscriber.queue.shift();
+        if (batch !== undefined) {
+          return { value: batch, done: false };
+        }
+        if (!this.#subscribers.has(subscriber)) {
+          if (this.#failure !== undefined) {
+            throw this.#failure;
+          }
+          return { value: undefined, done: true };
+        }
+        await new Promise<void>((resolve) => (subscriber.wake = resolve));
+      }
+    };
+    const iterator: AsyncIterableIterator<SampleBatch> = {
+      next,
+      return: async () => {
+        this.#subscribers.delete(subscriber);
+        subscriber.queue.length = 0;
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  #requestStop(reason: EndReason): void {
+    if (this.#stopReason !== undefined || this.#final !== undefined) {
+      return;
+    }
+    this.#stopReason = reason;
+    // Stopping right away ends sampling now rather than at the next poll.
+    // The batch is added once a call to nextBatch() still running returns,
+    // because that call's samples were taken first.
+    this.#stopBatch = this.#sampler.stop();
+    this.#wakePoll?.();
+  }
+
+  async #poll(): Promise<Profile> {
+    let end: RecordingEnd | undefined;
+    try {
+      while (this.#stopBatch === undefined) {
+        const batch = await this.#sampler.nextBatch(POLL_TIMEOUT_MS);
+        if (batch === null) {
+          break;
+        }
+        this.#add(batch);
+        if (batch.end !== undefined) {
+          end = toEnd(batch.end);
+          break;
+        }
+        if (this.#stopBatch !== undefined) {
+          break;
+        }
+        await this.#pause(POLL_INTERVAL_MS);
+      }
+      // Joins the sampling thread. After an end that the sampler reported
+      // itself, the batch is empty.
+      const last = this.#stopBatch ?? this.#sampler.stop();
+      this.#stopBatch = undefined;
+      this.#add(last);
+      end ??= toEnd(last.end ?? { reason: 'stopped' });
+    } catch (error) {
+      this.#finish();
+      this.#fail(error);
+      throw error;
+    }
+
+    if (end.reason === 'stopped' && this.#stopReason !== undefined) {
+      end = { reason: this.#stopReason };
+    }
+    const profile = this.#snapshot(end);
+    this.#final = profile;
+    this.#finish();
+    if (end.reason === 'failed') {
+      const error = new SamplingFailedError(
+        `sampling process ${this.target.pid} failed: ${end.message ?? 'no reason given'}`,
+        profile,
+      );
+      this.#fail(error);
+      throw error;
+    }
+    return profile;
+  }
+
+  #add(batch: NativeBatch): void {
+    const first = this.#data.add(batch);
+    if (this.#subscribers.size === 0) {
+      return;
+    }
+    const samples = [];
+    for (let i = first; i < this.#data.sampleCount; i++) {
+      samples.push(decodeSample(this.#data, i));
+    }
+    const decoded: SampleBatch = {
+      samples,
+      stats: { ...batch.stats },
+      warnings: batch.warnings.slice(),
+    };
+    for (const subscriber of this.#subscribers) {
+      subscriber.queue.push(decoded);
+      subscriber.wake?.();
+    }
+  }
+
+  #pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wakePoll = done;
+    }).finally(() => (this.#wakePoll = undefined));
+  }
+
+  #snapshot(end?: RecordingEnd): Profile {
+    return new Profile({
+      target: this.target,
+      data: this.#data,
+      sampleCount: this.#data.sampleCount,
+      stats: this.#data.stats,
+      durationSeconds: (performance.now() - this.#startedAt) / 1000,
+      ...(end === undefined ? {} : { end }),
+    });
+  }
+
+  /** Ends every subscription and removes the timer and signal listener. */
+  #finish(): void {
+    for (const cleanup of this.#cleanups.splice(0)) {
+      cleanup();
+    }
+    for (const subscriber of this.#subscribers) {
+      this.#subscribers.delete(subscriber);
+      subscriber.wake?.();
+    }
+  }
+
+  #fail(error: unknown): void {
+    this.#failure = error;
+    for (const subscriber of this.#subscribers) {
+      this.#subscribers.delete(subscriber);
+      subscriber.wake?.();
+    }
+  }
+}
+
+function toEnd(end: { reason: string; message?: string | null }): RecordingEnd {
+  const reason = end.reason as EndReason;
+  if (end.message === undefined || end.message === null) {
+    return { reason };
+  }
+  return { reason, message: end.message };
+}

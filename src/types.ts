@@ -1,0 +1,99 @@
+// Data types shared by the recorder, the profile and the formats.
+
+/** The scheduling state of a thread when it was sampled. */
+export type ThreadState = 'running' | 'waiting_gvl' | 'blocked';
+
+/** The kind of code a function is. */
+export type FunctionKind = 'ruby' | 'cfunc' | 'synthetic';
+
+/** A function: what summary rows are keyed by. */
+export interface FunctionInfo {
+  /** Id within one recording. */
+  readonly id: number;
+  /** Such as `Foo#bar`, `Foo.bar` or `block in Foo#bar`. */
+  readonly name: string;
+  /** The source path as Ruby reports it; `unknown` for C functions. */
+  readonly path: string;
+  readonly kind: FunctionKind;
+}
+
+/** A Ruby thread of the target. */
+export interface ThreadInfo {
+  /** Id within one recording. */
+  readonly id: number;
+  readonly pid: number;
+  /** Kernel thread id; 0 when the Ruby build does not record it. */
+  readonly tid: number;
+  /** `Thread#name`, if set. */
+  readonly name?: string;
+}
+
+/** One frame of a stack: a function and the line executing in it. */
+export interface Frame {
+  readonly function: FunctionInfo;
+  /** For callers, the line of the call; 0 when unknown. */
+  readonly line: number;
+}
+
+/** One thread's stack at one tick. */
+export interface Sample {
+  /** Nanoseconds since the recording started. */
+  readonly timeNs: number;
+  readonly thread: ThreadInfo;
+  readonly state: ThreadState;
+  /** Outermost frame first, leaf last. */
+  readonly frames: readonly Frame[];
+}
+
+/** Sampler counters, totals since the recording started. */
+export interface SamplerStats {
+  /** Ticks at which the target was read. */
+  readonly taken: number;
+  /** Ticks that came more than one period late or were skipped. */
+  readonly late: number;
+  /** Ticks at which at least one thread's stack could not be read. */
+  readonly failed: number;
+  /** Thread stacks recorded. */
+  readonly threadSamples: number;
+}
+
+/** Facts about the target that rbprof read when it attached. */
+export interface TargetInfo {
+  readonly pid: number;
+  /** The version read from the target, such as `3.1.2`. */
+  readonly rubyVersion: string;
+  /** The first release of the struct layout in use; differs from the
+   * detected version's range when `forceVersion` is set. */
+  readonly layoutVersion: string;
+  /** False when the layout was never confirmed on a live process. */
+  readonly layoutVerified: boolean;
+  /** The file that contains the Ruby VM: the executable or libruby. */
+  readonly rubyBinary: string;
+}
+
+/** The reason a recording ended. */
+export type EndReason =
+  /** `stop()` was called. */
+  | 'stopped'
+  /** `durationSeconds` passed. */
+  | 'duration'
+  /** The `signal` was aborted. */
+  | 'aborted'
+  /** The target process exited. */
+  | 'process_exited'
+  /** Sampling failed for good; `message` gives the cause. */
+  | 'failed';
+
+export interface RecordingEnd {
+  readonly reason: EndReason;
+  readonly message?: string;
+}
+
+/** The samples that arrived together from the sampler. */
+export interface SampleBatch {
+  readonly samples: readonly Sample[];
+  /** Totals since the start, as of this batch. */
+  readonly stats: SamplerStats;
+  /** Warnings since the previous batch, such as the first failed read. */
+  readonly warnings: readonly string[];
+}

@@ -1,0 +1,73 @@
+// The hand-written index.d.ts and the compiled library must describe the
+// same API. The type assertions below fail the test build when they drift.
+
+import test from 'ava';
+
+import * as library from 'rbprof';
+import type * as Declared from 'rbprof';
+import type * as Implementation from '../dist/index';
+
+type Assert<T extends true> = T;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type NoneLeft<T> = [T] extends [never] ? true : false;
+
+// Every value the library exports is declared, with a compatible type.
+export type ValuesMatch = Assert<
+  [typeof Implementation] extends [typeof Declared] ? true : false
+>;
+export type NoUndeclaredValues = Assert<
+  NoneLeft<Exclude<keyof typeof Implementation, keyof typeof Declared>>
+>;
+
+// Exported types, one by one, since a module's types cannot be listed.
+export type TypesMatch = Assert<
+  | Same<Declared.ThreadState, Implementation.ThreadState>
+  | Same<Declared.FunctionKind, Implementation.FunctionKind>
+  | Same<Declared.FunctionInfo, Implementation.FunctionInfo>
+  | Same<Declared.ThreadInfo, Implementation.ThreadInfo>
+  | Same<Declared.Frame, Implementation.Frame>
+  | Same<Declared.Sample, Implementation.Sample>
+  | Same<Declared.SamplerStats, Implementation.SamplerStats>
+  | Same<Declared.TargetInfo, Implementation.TargetInfo>
+  | Same<Declared.EndReason, Implementation.EndReason>
+  | Same<Declared.RecordingEnd, Implementation.RecordingEnd>
+  | Same<Declared.SampleBatch, Implementation.SampleBatch>
+  | Same<Declared.RecordOptions, Implementation.RecordOptions>
+  | Same<Declared.ProfileStats, Implementation.ProfileStats>
+  | Same<Declared.SummaryRow, Implementation.SummaryRow>
+  | Same<Declared.RowsOptions, Implementation.RowsOptions>
+  | Same<Declared.SummaryOptions, Implementation.SummaryOptions>
+  | Same<Declared.ErrorCode, Implementation.ErrorCode>
+  | Same<Declared.RbprofErrorOptions, Implementation.RbprofErrorOptions>
+>;
+
+test('declared values exist at run time', (t) => {
+  const values = [
+    'record',
+    'Profile',
+    'formatSummary',
+    'RbprofError',
+    'NoSuchProcessError',
+    'NotRubyError',
+    'UnsupportedVersionError',
+    'PermissionDeniedError',
+    'ProcessExitedError',
+    'InvalidArgumentError',
+    'VmUnreadableError',
+    'SamplingFailedError',
+  ];
+  t.deepEqual(Object.keys(library).sort(), values.sort());
+  for (const name of values) {
+    t.is(typeof (library as Record<string, unknown>)[name], 'function', name);
+  }
+});
+
+test('error classes carry code and hint', (t) => {
+  const error = new library.PermissionDeniedError('denied', { hint: 'add SYS_PTRACE' });
+  t.true(error instanceof library.RbprofError);
+  t.true(error instanceof Error);
+  t.is(error.code, 'ERR_PERMISSION_DENIED');
+  t.is(error.hint, 'add SYS_PTRACE');
+  t.is(error.name, 'PermissionDeniedError');
+  t.is(error.message, 'denied');
+});
