@@ -7,7 +7,8 @@
 //! frames, innermost first) -> `cfp.iseq` (Ruby code) or the method entry
 //! in `cfp.ep[-2]` (C functions).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::memory::{u32_at, u64_at, MemoryError, RemoteMemory};
 use crate::sample::{Frame, FrameKind, Function, Interner};
@@ -114,7 +115,16 @@ pub struct Walker<M: RemoteMemory> {
     vm_ptr_address: u64,
     symbols: SymbolTable,
     pub functions: Interner<Function>,
-    iseqs: HashMap<u64, IseqInfo>,
+    iseqs: HashMap<u64, Arc<IseqInfo>>,
+    /// Iseqs whose cached body was checked during the current walk.
+    checked_iseqs: HashSet<u64>,
+    /// Lines by (iseq body, instruction array, instruction position): both
+    /// addresses, so that a freed iseq whose memory is reused by a new one
+    /// is unlikely to match.
+    lines: HashMap<(u64, u64, u64), u32>,
+    /// The used part of the VM stack being walked, read at once, where
+    /// most environments (`ep`) of its frames live.
+    stack_copy: (u64, Vec<u8>),
     frames: HashMap<FrameKey, u32>,
     cfuncs: HashMap<(u64, Option<u32>), u32>,
     class_names: HashMap<u64, Option<String>>,
@@ -135,6 +145,9 @@ impl<M: RemoteMemory> Walker<M> {
             symbols: SymbolTable::new(symbol_table),
             functions: Interner::default(),
             iseqs: HashMap::new(),
+            checked_iseqs: HashSet::new(),
+            lines: HashMap::new(),
+            stack_copy: (0, Vec::new()),
             frames: HashMap::new(),
             cfuncs: HashMap::new(),
             class_names: HashMap::new(),
@@ -309,6 +322,8 @@ impl<M: RemoteMemory> Walker<M> {
         }
         let count = (end - cfp) / frame_size;
         let bytes = self.memory.read_vec(cfp, (count * frame_size) as usize)?;
+        self.copy_value_stack(vm_stack, &bytes, cfp);
+        self.checked_iseqs.clear();
 
         let mut frames = Vec::with_capacity(count as usize);
         let mut caller: Option<(u32, u32)> = None;
@@ -327,6 +342,24 @@ impl<M: RemoteMemory> Walker<M> {
             }
         }
         Ok(frames)
+    }
+
+    /// Reads the VM stack from its start to the innermost frame's stack
+    /// pointer in one go, so that environments on it need no read of their
+    /// own. Skipped when that span is implausible.
+    fn copy_value_stack(&mut self, vm_stack: u64, frames: &[u8], cfp: u64) {
+        const MAX_COPY: u64 = 2 << 20;
+        let sp = u64_at(frames, self.layout.fields.cfp_sp);
+        self.stack_copy.1.clear();
+        if sp <= vm_stack || sp > cfp || sp - vm_stack > MAX_COPY {
+            return;
+        }
+        let len = (sp - vm_stack) as usize;
+        self.stack_copy.1.resize(len, 0);
+        if self.memory.read(vm_stack, &mut self.stack_copy.1).is_err() {
+            self.stack_copy.1.clear();
+        }
+        self.stack_copy.0 = vm_stack;
     }
 
     /// Resolves one control frame; `None` for frames that profilers do not
@@ -403,9 +436,14 @@ impl<M: RemoteMemory> Walker<M> {
         let low = c.VM_ENV_DATA_INDEX_ME_CREF.min(c.VM_ENV_DATA_INDEX_SPECVAL);
         let high = c.VM_ENV_DATA_INDEX_FLAGS.max(c.VM_ENV_DATA_INDEX_SPECVAL);
         let start = ep.wrapping_add((low * 8) as u64);
-        let bytes = self
-            .memory
-            .read_vec(start, ((high - low + 1) * 8) as usize)?;
+        let len = ((high - low + 1) * 8) as u64;
+        let (copy_start, copy) = (&self.stack_copy.0, &self.stack_copy.1);
+        let offset = start.wrapping_sub(*copy_start);
+        let bytes = if start >= *copy_start && offset + len <= copy.len() as u64 {
+            copy[offset as usize..(offset + len) as usize].to_vec()
+        } else {
+            self.memory.read_vec(start, len as usize)?
+        };
         let at = |index: i64| u64_at(&bytes, ((index - low) * 8) as u64);
         Ok(Env {
             me_cref: at(c.VM_ENV_DATA_INDEX_ME_CREF),
@@ -453,22 +491,31 @@ impl<M: RemoteMemory> Walker<M> {
         Ok(0)
     }
 
-    fn iseq_info(&mut self, iseq: u64) -> Result<IseqInfo, WalkError> {
-        let f = &self.layout.fields;
-        let body = self.memory.read_u64(iseq.wrapping_add(f.iseq_body))?;
-        if let Some(info) = self.iseqs.get(&iseq) {
-            if info.body == body {
-                return Ok(info.clone());
+    /// Returns what is known of an iseq. A cached entry is checked once per
+    /// walk against the iseq's body pointer, because the GC may free an
+    /// iseq and reuse its address.
+    fn iseq_info(&mut self, iseq: u64) -> Result<Arc<IseqInfo>, WalkError> {
+        if self.checked_iseqs.contains(&iseq) {
+            if let Some(info) = self.iseqs.get(&iseq) {
+                return Ok(Arc::clone(info));
             }
         }
+        let f = &self.layout.fields;
+        let body = self.memory.read_u64(iseq.wrapping_add(f.iseq_body))?;
         if body == 0 {
             return Err(inconsistent(format!("iseq {iseq:#x} has no body")));
         }
-        let info = self.read_iseq(body)?;
+        self.checked_iseqs.insert(iseq);
+        if let Some(info) = self.iseqs.get(&iseq) {
+            if info.body == body {
+                return Ok(Arc::clone(info));
+            }
+        }
+        let info = Arc::new(self.read_iseq(body)?);
         if self.iseqs.len() >= MAX_CACHE {
             self.iseqs.clear();
         }
-        self.iseqs.insert(iseq, info.clone());
+        self.iseqs.insert(iseq, Arc::clone(&info));
         Ok(info)
     }
 
@@ -518,12 +565,21 @@ impl<M: RemoteMemory> Walker<M> {
         })
     }
 
-    fn line(&self, info: &IseqInfo, pc: u64) -> u32 {
+    fn line(&mut self, info: &IseqInfo, pc: u64) -> u32 {
         let Some(pos) = position_of(pc, info.iseq_encoded) else {
             return info.first_line;
         };
+        if let Some(&line) = self.lines.get(&(info.body, info.iseq_encoded, pos)) {
+            return line;
+        }
         match info.lines.line_at(&self.memory, pos) {
-            Ok(Some(line)) => line,
+            Ok(Some(line)) => {
+                if self.lines.len() >= MAX_CACHE {
+                    self.lines.clear();
+                }
+                self.lines.insert((info.body, info.iseq_encoded, pos), line);
+                line
+            }
             _ => info.first_line,
         }
     }
