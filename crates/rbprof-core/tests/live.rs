@@ -292,3 +292,123 @@ fn unknown_forced_version_is_rejected() {
         other => panic!("expected an unsupported version, got {:?}", other.err()),
     }
 }
+
+/// Copies the interpreter and the libraries `ldd` lists into `root`,
+/// libraries under `opt/lib`.
+fn build_root(ruby: &str, root: &std::path::Path) -> Option<PathBuf> {
+    let binary = std::fs::canonicalize(
+        String::from_utf8(Command::new("which").arg(ruby).output().ok()?.stdout)
+            .ok()?
+            .trim(),
+    )
+    .ok()?;
+    let ldd = Command::new("ldd").arg(&binary).output().ok()?;
+    let lib_dir = root.join("opt/lib");
+    std::fs::create_dir_all(&lib_dir).ok()?;
+    std::fs::create_dir_all(root.join("lib64")).ok()?;
+    std::fs::create_dir_all(root.join("opt/bin")).ok()?;
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let path = line
+            .split_whitespace()
+            .find(|word| word.starts_with('/'))
+            .map(PathBuf::from);
+        let Some(path) = path else { continue };
+        let name = path.file_name()?;
+        if line.trim_start().starts_with("/lib64/") {
+            std::fs::copy(&path, root.join("lib64").join(name)).ok()?;
+        } else {
+            std::fs::copy(&path, lib_dir.join(name)).ok()?;
+        }
+    }
+    std::fs::copy(&binary, root.join("opt/bin/ruby")).ok()?;
+    std::fs::copy(workload("known_split.rb"), root.join("known_split.rb")).ok()?;
+    Some(root.join("opt/bin/ruby"))
+}
+
+/// The target runs in a mount namespace of its own, as in a container,
+/// with libruby on a tmpfs that the host cannot see: rbprof must read it
+/// through /proc/PID/root.
+#[test]
+fn target_in_a_mount_namespace() {
+    let Some(ruby) = ruby() else { return };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: a mount namespace needs root");
+        return;
+    }
+    let root = std::env::temp_dir().join(format!("rbprof-mntns-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let binary = build_root(&ruby, &root).expect("the copy is made");
+    let script = format!(
+        "mount -t tmpfs rbprof-test /opt && mkdir /opt/lib && cp {libs}/* /opt/lib/ \\
+         && LD_LIBRARY_PATH=/opt/lib exec {binary} --disable-gems {workload}",
+        libs = root.join("opt/lib").display(),
+        binary = binary.display(),
+        workload = workload("known_split.rb").display(),
+    );
+    let mut child = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("unshare starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let guard = RubyGuard { child };
+    assert!(line.starts_with("ready"), "{line:?}");
+    assert!(!std::path::Path::new("/opt/lib/libruby-3.1.so.3.1").exists());
+
+    let sampler = Sampler::start(SamplerOptions::new(guard.child.id() as i32)).unwrap();
+    assert!(
+        sampler.target().ruby_binary.starts_with("/opt/lib/libruby"),
+        "{}",
+        sampler.target().ruby_binary
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let batch = sampler.stop();
+    drop(guard);
+    let _ = std::fs::remove_dir_all(&root);
+    assert!(!batch.samples.is_empty());
+    assert!(batch
+        .functions
+        .iter()
+        .any(|(_, f)| f.name == "Object#alpha"));
+}
+
+/// The library file is deleted while the target runs, as after a package
+/// upgrade: rbprof must read it through /proc/PID/map_files.
+#[test]
+fn deleted_library_is_read() {
+    let Some(ruby) = ruby() else { return };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: map_files needs root");
+        return;
+    }
+    let root = std::env::temp_dir().join(format!("rbprof-deleted-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let binary = build_root(&ruby, &root).expect("the copy is made");
+    let mut child = Command::new(binary)
+        .args(["--disable-gems"])
+        .arg(workload("known_split.rb"))
+        .env("LD_LIBRARY_PATH", root.join("opt/lib"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the copy starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let guard = RubyGuard { child };
+    std::fs::remove_dir_all(&root).unwrap();
+
+    let sampler = Sampler::start(SamplerOptions::new(guard.child.id() as i32)).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let batch = sampler.stop();
+    assert!(!batch.samples.is_empty());
+    assert!(batch
+        .functions
+        .iter()
+        .any(|(_, f)| f.name == "Object#alpha"));
+}

@@ -58,6 +58,29 @@ fn memory_error(pid: i32, error: MemoryError) -> Error {
     }
 }
 
+/// Offsets of `tid` in glibc's `struct pthread` on x86_64, newest first.
+/// Each is checked against the process's real thread ids before use.
+const PTHREAD_TID_OFFSETS: [u64; 1] = [0x2d0];
+
+/// Finds where glibc keeps kernel thread ids, for Rubies that do not
+/// record them: an offset is accepted when every Ruby thread's id is one of
+/// the process's tasks and the main thread's id is the pid.
+fn find_pthread_tid(pid: i32, walker: &mut Walker<ProcessMemory>) -> bool {
+    let tasks = process::task_ids(pid);
+    for offset in PTHREAD_TID_OFFSETS {
+        walker.set_pthread_tid_offset(Some(offset));
+        let Ok(threads) = walker.threads() else {
+            continue;
+        };
+        let all_known = threads.iter().all(|t| tasks.contains(&t.tid));
+        if all_known && threads.iter().any(|t| t.tid == pid) {
+            return true;
+        }
+    }
+    walker.set_pthread_tid_offset(None);
+    false
+}
+
 /// Picks the layout for a detected version, or for `force_version`.
 pub fn choose_layout(
     detected: &str,
@@ -131,6 +154,14 @@ impl RubyProcess {
             warnings.push(
                 "the VM's symbol table was not found, so C functions are shown \
                  as <c function> and methods without their class"
+                    .into(),
+            );
+        }
+
+        if walker.needs_pthread_tid() && !find_pthread_tid(pid, &mut walker) {
+            warnings.push(
+                "kernel thread ids are unknown for this Ruby, so a thread counts \
+                 as on a CPU only while it holds the GVL"
                     .into(),
             );
         }

@@ -129,6 +129,9 @@ pub struct Walker<M: RemoteMemory> {
     cfuncs: HashMap<(u64, Option<u32>), u32>,
     class_names: HashMap<u64, Option<String>>,
     thread_names: HashMap<(u64, u64), Option<String>>,
+    /// Offset of `tid` in glibc's `struct pthread`, for Rubies that do not
+    /// record kernel thread ids themselves.
+    pthread_tid_offset: Option<u64>,
 }
 
 impl<M: RemoteMemory> Walker<M> {
@@ -152,6 +155,7 @@ impl<M: RemoteMemory> Walker<M> {
             cfuncs: HashMap::new(),
             class_names: HashMap::new(),
             thread_names: HashMap::new(),
+            pthread_tid_offset: None,
         }
     }
 
@@ -189,6 +193,14 @@ impl<M: RemoteMemory> Walker<M> {
             return Err(inconsistent("the VM is not initialised yet"));
         }
         let f = &self.layout.fields;
+        // Before ractors (2.7) the VM itself lists the living threads.
+        if let (Some(list), Some(node)) = (f.vm_living_threads, f.thread_vmlt_node) {
+            let mut threads = Vec::new();
+            for link in self.list(vm.wrapping_add(list), MAX_THREADS)? {
+                threads.push(self.thread(link.wrapping_sub(node), 0)?);
+            }
+            return Ok(threads);
+        }
         let mut ractors = Vec::new();
         match (f.vm_ractor_set, f.ractor_vmlr_node, f.vm_main_ractor) {
             (Some(set), Some(node), _) => {
@@ -197,7 +209,7 @@ impl<M: RemoteMemory> Walker<M> {
                 }
             }
             (_, _, Some(main)) => ractors.push(self.memory.read_u64(vm.wrapping_add(main))?),
-            _ => return Err(inconsistent("the layout has no way to reach ractors")),
+            _ => return Err(inconsistent("the layout has no way to reach threads")),
         }
         if ractors.is_empty() {
             return Err(inconsistent("the VM has no ractors"));
@@ -268,7 +280,7 @@ impl<M: RemoteMemory> Walker<M> {
                 )));
             }
         }
-        let tid = f.thread_tid.map(|o| u32_at(&bytes, o) as i32).unwrap_or(0);
+        let tid = self.kernel_tid(&bytes)?;
         let status = status_field.extract(u32_at(&bytes, status_field.offset));
         Ok(RubyThread {
             address,
@@ -278,6 +290,43 @@ impl<M: RemoteMemory> Walker<M> {
             status,
             holds_gvl: ec == running_ec,
         })
+    }
+
+    /// Reads a thread's kernel id: a member of the thread (3.1, 3.2), of
+    /// its native thread (3.3 and later), or of glibc's `struct pthread`
+    /// behind its `pthread_t` (before 3.1, where Ruby did not keep it).
+    fn kernel_tid(&self, thread: &[u8]) -> Result<i32, WalkError> {
+        let f = &self.layout.fields;
+        if let Some(offset) = f.thread_tid {
+            return Ok(u32_at(thread, offset) as i32);
+        }
+        if let (Some(nt), Some(tid)) = (f.thread_nt, f.native_thread_tid) {
+            let native = u64_at(thread, nt);
+            if native == 0 {
+                return Ok(0);
+            }
+            return Ok(self.memory.read_u32(native.wrapping_add(tid))? as i32);
+        }
+        match (f.thread_thread_id, self.pthread_tid_offset) {
+            (Some(offset), Some(tid)) => {
+                let pthread = u64_at(thread, offset);
+                Ok(self.memory.read_u32(pthread.wrapping_add(tid))? as i32)
+            }
+            _ => Ok(0),
+        }
+    }
+
+    /// Tells whether the layout needs glibc's `struct pthread` for kernel
+    /// thread ids.
+    pub fn needs_pthread_tid(&self) -> bool {
+        let f = &self.layout.fields;
+        f.thread_tid.is_none() && f.native_thread_tid.is_none() && f.thread_thread_id.is_some()
+    }
+
+    /// Sets where glibc keeps the kernel thread id in `struct pthread`,
+    /// once the caller has checked it against the process's threads.
+    pub fn set_pthread_tid_offset(&mut self, offset: Option<u64>) {
+        self.pthread_tid_offset = offset;
     }
 
     /// Returns `Thread#name` of a thread, cached by its name object.
@@ -665,8 +714,7 @@ impl<M: RemoteMemory> Walker<M> {
         let objects = Objects::new(&self.memory, self.layout);
         let flags = objects.flags(owner).ok()?;
         if flags & c.RUBY_FL_SINGLETON != 0 {
-            let id = c.id__attached__?;
-            let attached = objects.class_ivar(owner, id).ok()??;
+            let attached = self.attached_object(owner)?;
             let attached_flags = objects.flags(attached).ok()?;
             let kind = objects.builtin_type(attached_flags);
             if kind == c.RUBY_T_CLASS || kind == c.RUBY_T_MODULE {
@@ -675,6 +723,31 @@ impl<M: RemoteMemory> Walker<M> {
             return None;
         }
         Some(format!("{}#", self.class_path(owner)?))
+    }
+
+    /// Returns the address of a class's `rb_classext_t`: behind a pointer
+    /// before Ruby 3.3, embedded after the `RClass` from 3.3.
+    fn classext(&self, class: u64) -> Option<u64> {
+        let f = &self.layout.fields;
+        match (f.class_ptr, f.class_embedded_classext) {
+            (Some(ptr), _) => self.memory.read_u64(class.wrapping_add(ptr)).ok(),
+            (None, Some(offset)) => Some(class.wrapping_add(offset)),
+            (None, None) => None,
+        }
+    }
+
+    /// Returns the object a singleton class is attached to: a hidden
+    /// instance variable before Ruby 3.3, a classext member from 3.3.
+    fn attached_object(&self, singleton: u64) -> Option<u64> {
+        let f = &self.layout.fields;
+        if let Some(offset) = f.classext_attached_object {
+            let ext = self.classext(singleton)?;
+            return self.memory.read_u64(ext.wrapping_add(offset)).ok();
+        }
+        let id = self.layout.constants.id__attached__?;
+        Objects::new(&self.memory, self.layout)
+            .class_ivar(singleton, id)
+            .ok()?
     }
 
     /// Returns the name of a class or module, cached by address.
@@ -694,10 +767,7 @@ impl<M: RemoteMemory> Walker<M> {
         let f = &self.layout.fields;
         let objects = Objects::new(&self.memory, self.layout);
         if let Some(offset) = f.classext_classpath {
-            let ext = match f.class_ptr {
-                Some(ptr) => self.memory.read_u64(class.wrapping_add(ptr)).ok()?,
-                None => class,
-            };
+            let ext = self.classext(class)?;
             let path = self.memory.read_u64(ext.wrapping_add(offset)).ok()?;
             return objects.string(path).ok();
         }
