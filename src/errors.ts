@@ -26,7 +26,10 @@ export class RbprofError extends Error {
   readonly hint?: string;
 
   constructor(code: string, message: string, options: RbprofErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      message,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = new.target.name;
     this.code = code;
     if (options.hint !== undefined) {
@@ -97,7 +100,10 @@ export class SamplingFailedError extends RbprofError {
   }
 }
 
-type ErrorClass = new (message: string, options?: RbprofErrorOptions) => RbprofError;
+type ErrorClass = new (
+  message: string,
+  options?: RbprofErrorOptions,
+) => RbprofError;
 
 const CLASS_BY_CODE: Record<string, ErrorClass> = {
   ERR_NO_SUCH_PROCESS: NoSuchProcessError,

@@ -1,7 +1,16 @@
 import { performance } from 'node:perf_hooks';
 
-import { fromNativeError, InvalidArgumentError, SamplingFailedError } from './errors';
-import { loadNative, type NativeBatch, type NativeBinding, type NativeSampler } from './native';
+import {
+  fromNativeError,
+  InvalidArgumentError,
+  SamplingFailedError,
+} from './errors';
+import {
+  loadNative,
+  type NativeBatch,
+  type NativeBinding,
+  type NativeSampler,
+} from './native';
 import { ProfileData, stateCodesFromNames } from './profile/data';
 import { decodeSample, Profile } from './profile/profile';
 import type { EndReason, RecordingEnd, SampleBatch, TargetInfo } from './types';
@@ -69,11 +78,12 @@ export async function startRecording(
   checkOptions(options);
   let sampler: NativeSampler;
   try {
-    const startOptions: Parameters<NativeBinding['NativeSampler']['start']>[0] = {
-      pid: options.pid,
-      rateHz: options.rateHz ?? DEFAULT_RATE_HZ,
-      idle: options.idle ?? false,
-    };
+    const startOptions: Parameters<NativeBinding['NativeSampler']['start']>[0] =
+      {
+        pid: options.pid,
+        rateHz: options.rateHz ?? DEFAULT_RATE_HZ,
+        idle: options.idle ?? false,
+      };
     if (options.forceVersion !== undefined) {
       startOptions.forceVersion = options.forceVersion;
     }
@@ -87,12 +97,16 @@ export async function startRecording(
 
 function checkOptions(options: RecordOptions): void {
   if (!Number.isSafeInteger(options.pid) || options.pid <= 0) {
-    throw new InvalidArgumentError(`pid must be a positive integer, got ${options.pid}`);
+    throw new InvalidArgumentError(
+      `pid must be a positive integer, got ${options.pid}`,
+    );
   }
   const { rateHz, durationSeconds } = options;
   // The core enforces the maximum rate, so that limit lives in one place.
   if (rateHz !== undefined && !(Number.isFinite(rateHz) && rateHz > 0)) {
-    throw new InvalidArgumentError(`rateHz must be a number above 0, got ${rateHz}`);
+    throw new InvalidArgumentError(
+      `rateHz must be a number above 0, got ${rateHz}`,
+    );
   }
   if (
     durationSeconds !== undefined &&
@@ -128,14 +142,21 @@ class ActiveRecording implements Recording {
   #final?: Profile;
   #failure?: unknown;
 
-  constructor(sampler: NativeSampler, stateCodes: number[], options: RecordOptions) {
+  constructor(
+    sampler: NativeSampler,
+    stateCodes: number[],
+    options: RecordOptions,
+  ) {
     this.#sampler = sampler;
     this.target = { ...sampler.target };
     this.#data = new ProfileData(stateCodes);
 
     const { signal, durationSeconds } = options;
     if (durationSeconds !== undefined) {
-      const timer = setTimeout(() => this.#requestStop('duration'), durationSeconds * 1000);
+      const timer = setTimeout(
+        () => this.#requestStop('duration'),
+        durationSeconds * 1000,
+      );
       this.#cleanups.push(() => clearTimeout(timer));
     }
     if (signal !== undefined) {

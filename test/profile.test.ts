@@ -145,9 +145,18 @@ test('rows sort by self, total, then name', (t) => {
 
 test('same name and path share a row', (t) => {
   const profile = profileOf(
-    { functions: [[0, '<main>'], [1, 'Foo#bar', '/app/foo.rb']], samples: [{ stack: [0, 1] }] },
     {
-      functions: [[2, 'Foo#bar', '/app/foo.rb'], [3, 'Foo#bar', '/app/other.rb']],
+      functions: [
+        [0, '<main>'],
+        [1, 'Foo#bar', '/app/foo.rb'],
+      ],
+      samples: [{ stack: [0, 1] }],
+    },
+    {
+      functions: [
+        [2, 'Foo#bar', '/app/foo.rb'],
+        [3, 'Foo#bar', '/app/other.rb'],
+      ],
       samples: [{ stack: [0, 2, 1] }, { stack: [0, 3] }],
     },
   );
@@ -204,7 +213,10 @@ test('profile ignores samples added after it', (t) => {
 });
 
 test('no counted samples give no rows', (t) => {
-  const profile = profileOf({ functions: FUNCTIONS, samples: [{ stack: [0], state: 2 }] });
+  const profile = profileOf({
+    functions: FUNCTIONS,
+    samples: [{ stack: [0], state: 2 }],
+  });
   t.deepEqual(profile.rows(), []);
   t.is(profile.toSummary(), '% self  % total  name\n');
 });
@@ -212,7 +224,10 @@ test('no counted samples give no rows', (t) => {
 test('stats come from the last batch', (t) => {
   const profile = profileOf(
     { stats: { taken: 5, late: 1, failed: 0, threadSamples: 5 } },
-    { stats: { taken: 9, late: 2, failed: 1, threadSamples: 8 }, warnings: ['slow read'] },
+    {
+      stats: { taken: 9, late: 2, failed: 1, threadSamples: 8 },
+      warnings: ['slow read'],
+    },
   );
   t.is(profile.stats.taken, 9);
   t.is(profile.stats.late, 2);

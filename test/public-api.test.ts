@@ -63,7 +63,9 @@ test('declared values exist at run time', (t) => {
 });
 
 test('error classes carry code and hint', (t) => {
-  const error = new library.PermissionDeniedError('denied', { hint: 'add SYS_PTRACE' });
+  const error = new library.PermissionDeniedError('denied', {
+    hint: 'add SYS_PTRACE',
+  });
   t.true(error instanceof library.RbprofError);
   t.true(error instanceof Error);
   t.is(error.code, 'ERR_PERMISSION_DENIED');

@@ -21,7 +21,7 @@ interface Deferred<T> {
   resolve: (value: T) => void;
 }
 
-/** A promise to settle by hand; settling it again has no effect. */
+/** Creates a promise to settle by hand; settling it again has no effect. */
 function deferred<T>(): Deferred<T> {
   let resolve!: (value: T) => void;
   const promise = new Promise<T>((r) => (resolve = r));
@@ -108,8 +108,14 @@ function record(f: Fake, options: Partial<RecordOptions> = {}) {
 
 test('start passes the options on', async (t) => {
   const f = fake();
-  const recording = await record(f, { rateHz: 250, idle: true, forceVersion: '3.1.2' });
-  t.deepEqual(f.startOptions, [{ pid: 42, rateHz: 250, idle: true, forceVersion: '3.1.2' }]);
+  const recording = await record(f, {
+    rateHz: 250,
+    idle: true,
+    forceVersion: '3.1.2',
+  });
+  t.deepEqual(f.startOptions, [
+    { pid: 42, rateHz: 250, idle: true, forceVersion: '3.1.2' },
+  ]);
   t.is(recording.target.rubyVersion, '3.1.2');
   await recording.stop();
 });
@@ -150,7 +156,10 @@ test('stop while no call is in flight', async (t) => {
   f.sampler.calls[0].resolve(makeBatch(WORK));
   // The recording now pauses between calls; stop() must end the pause.
   await new Promise((resolve) => setImmediate(resolve));
-  f.sampler.stopBatch = makeBatch({ samples: [{ stack: [0, 1] }], end: { reason: 'stopped' } });
+  f.sampler.stopBatch = makeBatch({
+    samples: [{ stack: [0, 1] }],
+    end: { reason: 'stopped' },
+  });
   const profile = await recording.stop();
   t.is(profile.sampleCount, 2);
   t.is(profile.end?.reason, 'stopped');
@@ -160,7 +169,9 @@ test('process exit ends the recording', async (t) => {
   const f = fake();
   const recording = await record(f);
   await callsMade(f.sampler, 1);
-  f.sampler.calls[0].resolve(makeBatch({ ...WORK, end: { reason: 'process_exited' } }));
+  f.sampler.calls[0].resolve(
+    makeBatch({ ...WORK, end: { reason: 'process_exited' } }),
+  );
   const profile = await recording.done;
   t.is(profile.end?.reason, 'process_exited');
   t.is(profile.sampleCount, 1);
@@ -202,7 +213,9 @@ test('failed sampling rejects with the profile', async (t) => {
   f.sampler.calls[0].resolve(
     makeBatch({ ...WORK, end: { reason: 'failed', message: 'VM gone' } }),
   );
-  const error = await t.throwsAsync(recording.done, { instanceOf: SamplingFailedError });
+  const error = await t.throwsAsync(recording.done, {
+    instanceOf: SamplingFailedError,
+  });
   t.is(error?.code, 'ERR_SAMPLING_FAILED');
   t.true(error?.message.includes('VM gone'));
   t.is(error?.profile.sampleCount, 1);
@@ -216,7 +229,14 @@ test('samples yield decoded batches until the end', async (t) => {
   await callsMade(f.sampler, 1);
   f.sampler.calls[0].resolve(makeBatch(WORK));
   await callsMade(f.sampler, 2);
-  f.sampler.calls[1].resolve(makeBatch({ ...WORK, functions: [], threads: [], end: { reason: 'process_exited' } }));
+  f.sampler.calls[1].resolve(
+    makeBatch({
+      ...WORK,
+      functions: [],
+      threads: [],
+      end: { reason: 'process_exited' },
+    }),
+  );
 
   const batches = [];
   for await (const batch of iterator) {
@@ -263,15 +283,21 @@ test('start errors become typed errors', async (t) => {
     code: 'ERR_NOT_RUBY',
     hint: 'Point --pid at the ruby process itself.',
   });
-  const error = await t.throwsAsync(record(fake(native)), { instanceOf: NotRubyError });
+  const error = await t.throwsAsync(record(fake(native)), {
+    instanceOf: NotRubyError,
+  });
   t.is(error?.code, 'ERR_NOT_RUBY');
   t.is(error?.hint, 'Point --pid at the ruby process itself.');
   t.is(error?.message, 'process 42 is not a Ruby process');
 });
 
 test('unknown error codes keep their code', async (t) => {
-  const native = Object.assign(new Error('disk on fire'), { code: 'ERR_SOMETHING_NEW' });
-  const error = await t.throwsAsync(record(fake(native)), { instanceOf: RbprofError });
+  const native = Object.assign(new Error('disk on fire'), {
+    code: 'ERR_SOMETHING_NEW',
+  });
+  const error = await t.throwsAsync(record(fake(native)), {
+    instanceOf: RbprofError,
+  });
   t.is(error?.code, 'ERR_SOMETHING_NEW');
   t.is(error?.hint, undefined);
 });
@@ -294,7 +320,11 @@ test('invalid options reject before start', async (t) => {
   ];
   for (const options of cases) {
     const f = fake();
-    await t.throwsAsync(record(f, options), { instanceOf: InvalidArgumentError }, JSON.stringify(options));
+    await t.throwsAsync(
+      record(f, options),
+      { instanceOf: InvalidArgumentError },
+      JSON.stringify(options),
+    );
     t.is(f.startOptions.length, 0);
   }
 });

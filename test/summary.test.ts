@@ -3,7 +3,12 @@ import test from 'ava';
 import { formatSummary } from 'rbprof';
 import type { SummaryRow } from 'rbprof';
 
-function row(name: string, path: string, self: number, total: number): SummaryRow {
+function row(
+  name: string,
+  path: string,
+  self: number,
+  total: number,
+): SummaryRow {
   return {
     function: { id: 0, name, path, kind: 'ruby' },
     selfSamples: self,
@@ -43,7 +48,10 @@ test('summary matches the usual table', (t) => {
 });
 
 test('summary rounds to two decimals', (t) => {
-  const text = formatSummary([row('A#b', '/a.rb', 100, 100), row('C#d', '/c.rb', 1 / 3, 2 / 3)]);
+  const text = formatSummary([
+    row('A#b', '/a.rb', 100, 100),
+    row('C#d', '/c.rb', 1 / 3, 2 / 3),
+  ]);
   const lines = text.split('\n');
   t.is(lines[1], '100.00   100.00  A#b - /a.rb');
   t.is(lines[2], '  0.33     0.67  C#d - /c.rb');

@@ -28,10 +28,13 @@ export function formatSummary(
   for (const row of shown) {
     const self = row.selfPercent.toFixed(2).padStart(6);
     const total = row.totalPercent.toFixed(2).padStart(7);
-    lines.push(`${self}  ${total}  ${row.function.name} - ${row.function.path}`);
+    lines.push(
+      `${self}  ${total}  ${row.function.name} - ${row.function.path}`,
+    );
   }
   const width = options.width;
-  const cut = width === undefined ? lines : lines.map((line) => cutLine(line, width));
+  const cut =
+    width === undefined ? lines : lines.map((line) => cutLine(line, width));
   return cut.map((line) => `${line}\n`).join('');
 }
 

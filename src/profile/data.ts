@@ -20,8 +20,18 @@ export const THREAD_STATES: readonly ThreadState[] = [
  * `frameStarts[i] .. frameStarts[i + 1]`, outermost first.
  */
 export interface RawBatch {
-  functions: ReadonlyArray<{ id: number; name: string; path: string; kind: string }>;
-  threads: ReadonlyArray<{ id: number; pid: number; tid: number; name?: string | null }>;
+  functions: ReadonlyArray<{
+    id: number;
+    name: string;
+    path: string;
+    kind: string;
+  }>;
+  threads: ReadonlyArray<{
+    id: number;
+    pid: number;
+    tid: number;
+    name?: string | null;
+  }>;
   timesNs: ArrayLike<number>;
   threadIds: ArrayLike<number>;
   /** Indexes into the state names that came with the addon. */
@@ -138,7 +148,9 @@ export function stateCodesFromNames(names: readonly string[]): number[] {
   return names.map((name) => {
     const code = THREAD_STATES.indexOf(name as ThreadState);
     if (code < 0) {
-      throw new Error(`unknown thread state "${name}" from the addon; rebuild it with npm run build`);
+      throw new Error(
+        `unknown thread state "${name}" from the addon; rebuild it with npm run build`,
+      );
     }
     return code;
   });

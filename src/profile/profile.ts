@@ -91,7 +91,9 @@ export class Profile {
    */
   rows(options: RowsOptions = {}): SummaryRow[] {
     const states = options.states ?? DEFAULT_STATES;
-    const key = THREAD_STATES.filter((state) => states.includes(state)).join(',');
+    const key = THREAD_STATES.filter((state) => states.includes(state)).join(
+      ',',
+    );
     let rows = this.#rowsCache.get(key);
     if (rows === undefined) {
       rows = functionRows(this.#data, this.#sampleCount, states);
@@ -108,10 +110,12 @@ export class Profile {
 
 /** Decodes thread-sample `index` of `data` into plain objects. */
 export function decodeSample(data: ProfileData, index: number): Sample {
-  const frames: Frame[] = data.stacks.frames(data.sampleStacks[index]).map((frame) => ({
-    function: data.functions[frame.function],
-    line: frame.line,
-  }));
+  const frames: Frame[] = data.stacks
+    .frames(data.sampleStacks[index])
+    .map((frame) => ({
+      function: data.functions[frame.function],
+      line: frame.line,
+    }));
   return {
     timeNs: data.sampleTimesNs[index],
     thread: data.threads[data.sampleThreads[index]],

@@ -1,0 +1,25 @@
+// The rbprof command: registers one subcommand per file of this folder.
+
+import { Command } from 'commander';
+
+import { recordCommand } from './record';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { version } = require('../../package.json') as { version: string };
+
+export function createProgram(): Command {
+  const program = new Command('rbprof')
+    .description('Sampling profiler for running Ruby (MRI) processes.')
+    .version(version)
+    .exitOverride()
+    .configureOutput({
+      outputError: (message, write) =>
+        write(`rbprof: ${message.replace(/^error: /, '')}`),
+    })
+    .showHelpAfterError('Run `rbprof <command> --help` to list the options.');
+
+  for (const command of [recordCommand()]) {
+    program.addCommand(command.copyInheritedSettings(program));
+  }
+  return program;
+}
