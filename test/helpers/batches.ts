@@ -22,7 +22,9 @@ export interface BatchSpec {
   end?: { reason: string; message?: string };
 }
 
-export function makeBatch(spec: BatchSpec): RawBatch & { end?: { reason: string; message?: string } } {
+export function makeBatch(
+  spec: BatchSpec,
+): RawBatch & { end?: { reason: string; message?: string } } {
   const samples = spec.samples ?? [];
   const frameStarts = [0];
   const frameFunctions: number[] = [];
@@ -47,7 +49,9 @@ export function makeBatch(spec: BatchSpec): RawBatch & { end?: { reason: string;
       tid: 100 + id,
       ...(name === undefined ? {} : { name }),
     })),
-    timesNs: Float64Array.from(samples.map((s, i) => s.timeNs ?? i * 10_000_000)),
+    timesNs: Float64Array.from(
+      samples.map((s, i) => s.timeNs ?? i * 10_000_000),
+    ),
     threadIds: Uint32Array.from(samples.map((s) => s.thread ?? 0)),
     states: Uint8Array.from(samples.map((s) => s.state ?? 0)),
     frameStarts: Uint32Array.from(frameStarts),
