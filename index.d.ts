@@ -203,6 +203,19 @@ export declare class Profile {
   toSummary(options?: SummaryOptions & RowsOptions): string;
 }
 
+/** A range of Ruby releases that share one set of struct layouts. */
+export interface VersionRange {
+  /** First release of the range, such as `3.1.0`. */
+  readonly from: string;
+  /** Last release of the range, inclusive. */
+  readonly through: string;
+  /** True once a live process of this range has been profiled. */
+  readonly verified: boolean;
+}
+
+/** Returns the ranges of Ruby releases that rbprof can read, oldest first. */
+export declare function supportedVersions(): VersionRange[];
+
 /** Formats rows as the `% self  % total  name` table, one line each. */
 export declare function formatSummary(
   rows: readonly SummaryRow[],

@@ -5,6 +5,8 @@ export type { RecordOptions, Recording } from './record';
 export { Profile } from './profile/profile';
 export type { ProfileStats } from './profile/profile';
 export type { RowsOptions, SummaryRow } from './profile/rows';
+export { supportedVersions } from './versions';
+export type { VersionRange } from './versions';
 export { formatSummary } from './formats/summary';
 export type { SummaryOptions } from './formats/summary';
 export {

@@ -115,3 +115,18 @@ for (const [name, flags, mention] of BAD_FLAGS) {
     t.regex(result.stderr, mention);
   });
 }
+
+test('unknown command', async (t) => {
+  const result = await runCli(t, ['profile', '--pid', '1']);
+  t.is(result.code, EXIT_CODES.usage);
+  t.true(
+    result.stderr.startsWith("rbprof: unknown command 'profile'"),
+    result.stderr,
+  );
+});
+
+test('no command shows the help', async (t) => {
+  const result = await runCli(t, []);
+  t.is(result.code, EXIT_CODES.usage);
+  t.true(result.stderr.includes('Usage: rbprof'), result.stderr);
+});

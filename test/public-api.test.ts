@@ -39,6 +39,7 @@ export type TypesMatch = Assert<
   | Same<Declared.SummaryOptions, Implementation.SummaryOptions>
   | Same<Declared.ErrorCode, Implementation.ErrorCode>
   | Same<Declared.RbprofErrorOptions, Implementation.RbprofErrorOptions>
+  | Same<Declared.VersionRange, Implementation.VersionRange>
 >;
 
 test('declared values exist at run time', (t) => {
@@ -46,6 +47,7 @@ test('declared values exist at run time', (t) => {
     'record',
     'Profile',
     'formatSummary',
+    'supportedVersions',
     'RbprofError',
     'NoSuchProcessError',
     'NotRubyError',

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 
 import { recordCommand } from './record';
+import { programAction } from './versions';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { version } = require('../../package.json') as { version: string };
@@ -16,10 +17,21 @@ export function createProgram(): Command {
       outputError: (message, write) =>
         write(`rbprof: ${message.replace(/^error: /, '')}`),
     })
-    .showHelpAfterError('Run `rbprof <command> --help` to list the options.');
+    .showHelpAfterError('Run `rbprof <command> --help` to list the options.')
+    .option(
+      '--supported-versions',
+      'list the Ruby versions rbprof can read, then exit',
+    );
 
   for (const command of [recordCommand()]) {
     program.addCommand(command.copyInheritedSettings(program));
   }
-  return program;
+
+  // Set after the subcommands copied the settings, so that only the
+  // program itself takes stray words and options, which its action reports
+  // as an unknown command or option.
+  return program
+    .allowExcessArguments(true)
+    .allowUnknownOption(true)
+    .action(programAction);
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::{AsyncTask, Float64Array, Object, Uint32Array, Uint8Array};
 use napi::{Env, JsValue, Task};
 use napi_derive::napi;
+use rbprof_core::ruby::layout;
 use rbprof_core::{Batch, EndReason, Sampler, SamplerOptions, ThreadState};
 
 /// Options of `NativeSampler.start`.
@@ -199,6 +200,31 @@ fn convert_batch(batch: Batch) -> NativeBatch {
         end,
         warnings: batch.warnings,
     }
+}
+
+/// A range of Ruby releases that share one set of struct layouts.
+#[napi(object)]
+pub struct NativeVersionRange {
+    /// First release of the range, e.g. `3.1.0`.
+    pub from: String,
+    /// Last release of the range, inclusive.
+    pub through: String,
+    /// True once a live process of this range has been profiled.
+    pub verified: bool,
+}
+
+/// Returns the ranges of Ruby releases that rbprof has struct layouts for,
+/// in the order of the layout table.
+#[napi]
+pub fn supported_versions() -> Vec<NativeVersionRange> {
+    layout::all()
+        .iter()
+        .map(|layout| NativeVersionRange {
+            from: layout.from.clone(),
+            through: layout.through.clone(),
+            verified: layout.verified,
+        })
+        .collect()
 }
 
 /// Converts a core error into a JavaScript `Error` whose `code` is the
