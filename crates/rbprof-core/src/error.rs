@@ -1,6 +1,6 @@
 //! Errors that callers branch on. Each has a stable code that the Node
-//! binding passes to JavaScript unchanged, and a hint that tells the user
-//! what to do next.
+//! binding passes to JavaScript unchanged, and a hint with the user's next
+//! step.
 
 use std::io;
 
@@ -61,7 +61,7 @@ impl Error {
         }
     }
 
-    /// Returns what the user can do next, where there is something to say.
+    /// Returns the user's next step, for errors that have one.
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::NoSuchProcess { .. } => Some(

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-/// What kind of code a function is.
+/// Kind of code a function is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FrameKind {
     /// Ruby code with an instruction sequence: a method, block, class body.
@@ -105,17 +105,17 @@ pub struct Stats {
     pub thread_samples: u64,
 }
 
-/// Why a sampler stopped.
+/// Reason a sampler stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EndReason {
     Stopped,
     ProcessExited,
-    /// Sampling failed for good; the message says why.
+    /// Sampling failed for good, for the reason in the message.
     Failed(String),
 }
 
-/// What the sampler hands over since the previous batch: new table entries
-/// first, then samples that refer to them.
+/// Data produced since the previous batch: new table entries first, then
+/// samples that refer to them.
 #[derive(Clone, Debug, Default)]
 pub struct Batch {
     /// Newly interned functions, as (id, function).

@@ -39,8 +39,8 @@ impl ProcessMemory {
             iov_len: buf.len(),
         };
         // SAFETY: `local` describes `buf`, which is valid for writes of
-        // `buf.len()` bytes for the whole call; the kernel checks `remote`
-        // against the target's address space and never touches ours there.
+        // `buf.len()` bytes for the whole call. The kernel checks `remote`
+        // against the target's address space, not ours.
         let copied = unsafe { libc::process_vm_readv(self.pid, &local, 1, &remote, 1, 0) };
         if copied < 0 {
             return Err(std::io::Error::last_os_error()

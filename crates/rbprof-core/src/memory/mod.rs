@@ -11,7 +11,7 @@ pub use replay::{RecordingMemory, ReplayMemory};
 /// target is checked against this before a buffer is allocated.
 pub const MAX_READ: usize = 4 << 20;
 
-/// Why a read failed.
+/// Cause of a failed read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MemoryError {
     #[error("address {addr:#x} (+{len}) is not mapped in the target")]

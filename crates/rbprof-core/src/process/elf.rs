@@ -1,4 +1,4 @@
-//! ELF symbols of the file that holds the Ruby VM, from `.dynsym` and
+//! ELF symbols of the file that contains the Ruby VM, from `.dynsym` and
 //! `.symtab`, and the load bias that maps them to the target's addresses.
 
 use std::collections::HashMap;
@@ -105,8 +105,8 @@ impl ElfImage {
             return Some(0);
         }
         // The mapping of the lowest file offset is the start of a PT_LOAD
-        // segment rounded down to a page; the segment that contains that
-        // offset tells which virtual address it was linked at.
+        // segment rounded down to a page, so the segment that contains that
+        // offset gives the virtual address it was linked at.
         let first = mappings.iter().min_by_key(|m| m.offset)?;
         let segment = self.segments.iter().find(|s| {
             let page_start = s.offset & !0xfff;

@@ -1,4 +1,4 @@
-//! What the kernel tells about a process: its mappings, the file that holds
+//! Facts the kernel reports about a process: its mappings, the file that contains
 //! the Ruby VM, its threads and their scheduling states.
 
 pub mod elf;
@@ -183,7 +183,7 @@ mod tests {
     #[test]
     fn own_thread_is_running() {
         let pid = std::process::id() as i32;
-        // SAFETY: gettid has no preconditions and cannot fail.
+        // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() };
         assert!(task_ids(pid).contains(&tid));
         // The thread reading its own stat is on a CPU at that moment.

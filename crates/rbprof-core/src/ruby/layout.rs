@@ -338,7 +338,7 @@ pub struct Layout {
     pub verified: bool,
     /// The source tree and configure options the probe ran on.
     pub source: String,
-    /// Why the releases in the range share one layout.
+    /// Reason the releases in the range share one layout.
     pub shared_because: String,
     pub fields: Fields,
     pub bitfields: Bitfields,

@@ -1,11 +1,11 @@
 //! Line numbers from an instruction sequence's position table.
 //!
 //! Each `iseq_insn_info_entry` covers the instructions from its start
-//! position to the next entry's. While an iseq is compiled the start
-//! positions are in `insns_info.positions`; from Ruby 2.6 the compiler then
+//! position to the next entry's. While an iseq is compiled, the start
+//! positions are in `insns_info.positions`. From Ruby 2.6 the compiler then
 //! frees that array and keeps only a succinct bit vector
-//! (`succ_index_table`) whose rank query returns how many entries start at
-//! or before a position.
+//! (`succ_index_table`). Its rank query returns how many entries start at or
+//! before a position.
 
 use crate::memory::{u64_at, MemoryError, RemoteMemory};
 
@@ -19,10 +19,10 @@ const SUCC_PART_OFFSET: u64 = 48;
 /// Size of `struct succ_dict_block`: `unsigned int rank` padded to 8,
 /// `uint64_t small_block_ranks`, `uint64_t bits[8]`.
 const SUCC_BLOCK_SIZE: u64 = 80;
-/// The most entries a position table may have before it is rejected.
+/// Maximum entries of a position table; larger ones are rejected.
 const MAX_INSN_INFO: u64 = 1 << 22;
 
-/// Where an iseq keeps its position table.
+/// Location and shape of an iseq's position table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LineTable {
     /// `insns_info.body`: array of `iseq_insn_info_entry`.

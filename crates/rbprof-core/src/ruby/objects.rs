@@ -5,17 +5,17 @@ use crate::memory::{u64_at, MemoryError, RemoteMemory};
 
 use super::layout::Layout;
 
-/// The longest string read from the target (labels, paths, names).
+/// Maximum bytes read of one string (labels, paths, names).
 pub const MAX_STRING: u64 = 4096;
 /// The largest array length accepted from the target.
 pub const MAX_ARRAY: u64 = 1 << 20;
 /// The smallest heap slot on 64-bit Ruby (`sizeof(RVALUE)`): a read of
 /// this many bytes from an object's start stays inside its slot.
 const OBJECT_SLOT: usize = 40;
-/// The most entries scanned in a class's instance variable table.
+/// Maximum entries scanned in a class's instance variable table.
 const MAX_IV_ENTRIES: u64 = 4096;
 
-/// Why an object could not be read as expected.
+/// Cause of a failed object read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ObjectError {
     #[error(transparent)]

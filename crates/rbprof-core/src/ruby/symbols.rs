@@ -163,7 +163,7 @@ impl SymbolTable {
         }
     }
 
-    /// Returns the page array that holds `serial`, or `None` past the end.
+    /// Returns the page array that contains `serial`, or `None` past the end.
     fn page<M: RemoteMemory>(
         &self,
         objects: &Objects<M>,

@@ -18,10 +18,10 @@ use super::lines::{position_of, LineTable};
 use super::objects::{ObjectError, Objects};
 use super::symbols::SymbolTable;
 
-/// The most ractors and threads followed in the VM's lists.
+/// Maximum ractors and threads followed in the VM's lists.
 const MAX_RACTORS: usize = 256;
 const MAX_THREADS: usize = 8192;
-/// The most environment links followed to find a block's method entry.
+/// Maximum environment links followed to find a block's method entry.
 const MAX_EP_CHAIN: usize = 256;
 /// The largest VM stack accepted, in VALUEs (Ruby's default is 128 Ki for
 /// threads; `RUBY_THREAD_VM_STACK_SIZE` can raise it).
@@ -29,7 +29,7 @@ const MAX_VM_STACK_WORDS: u64 = 64 << 20;
 /// Entries kept in each cache before it is cleared.
 const MAX_CACHE: usize = 100_000;
 
-/// Why a walk failed; the sample is dropped and the reason counted.
+/// Cause of a failed walk. The sample is dropped and the failure counted.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WalkError {
     #[error(transparent)]
@@ -84,7 +84,7 @@ pub struct RubyThread {
     pub holds_gvl: bool,
 }
 
-/// What the walker keeps about an instruction sequence.
+/// Cached facts about an instruction sequence.
 #[derive(Clone, Debug)]
 struct IseqInfo {
     body: u64,

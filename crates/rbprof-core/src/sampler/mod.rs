@@ -62,7 +62,7 @@ impl SamplerOptions {
     }
 }
 
-/// What the sampler found when it opened the target.
+/// Facts the sampler read when it opened the target.
 #[derive(Clone, Debug)]
 pub struct TargetInfo {
     pub pid: i32,
@@ -73,7 +73,7 @@ pub struct TargetInfo {
     /// False when the layout was derived from headers but never confirmed
     /// on a live process of that version.
     pub layout_verified: bool,
-    /// The file that holds the Ruby VM: the executable or libruby.
+    /// The file that contains the Ruby VM: the executable or libruby.
     pub ruby_binary: String,
 }
 
