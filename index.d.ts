@@ -181,6 +181,7 @@ export interface SummaryOptions {
  * `record()`.
  */
 export declare class Profile {
+  /** Profiles come from `record()`; the constructor is not public. */
   private constructor(state: never);
   readonly target: TargetInfo;
   readonly stats: ProfileStats;
