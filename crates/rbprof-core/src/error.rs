@@ -38,13 +38,14 @@ pub enum Error {
 
 /// Hint shown with [`Error::PermissionDenied`]: the capability to add and
 /// where to add it in Docker and Kubernetes.
-pub const PERMISSION_HINT: &str = "\
-Reading another process's memory needs the same user as the target, or root \
-with the SYS_PTRACE capability. Run rbprof as root, or in Docker add \
-`--cap-add SYS_PTRACE`; in Kubernetes add to the container:\n\
-  securityContext:\n\
-    capabilities:\n\
-      add: [\"SYS_PTRACE\"]";
+pub const PERMISSION_HINT: &str = concat!(
+    "Reading another process's memory needs the same user as the target, ",
+    "or root with the SYS_PTRACE capability. Run rbprof as root, or in ",
+    "Docker add `--cap-add SYS_PTRACE`; in Kubernetes add to the container:\n",
+    "  securityContext:\n",
+    "    capabilities:\n",
+    "      add: [\"SYS_PTRACE\"]",
+);
 
 impl Error {
     /// Returns the stable code that JavaScript callers branch on.
@@ -90,6 +91,7 @@ impl Error {
         }
     }
 
+    /// Wraps an I/O error with what was being done.
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Error {
         Error::Io {
             context: context.into(),
@@ -99,3 +101,16 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_hint_keeps_yaml_indentation() {
+        let lines: Vec<&str> = PERMISSION_HINT.lines().collect();
+        assert!(lines.contains(&"  securityContext:"));
+        assert!(lines.contains(&"    capabilities:"));
+        assert!(lines.contains(&"      add: [\"SYS_PTRACE\"]"));
+    }
+}

@@ -255,7 +255,12 @@ impl Recorder {
                         return Some(EndReason::ProcessExited);
                     }
                     failed = true;
-                    self.warn(format!("a stack could not be read: {error}"));
+                    // A torn stack is expected now and then from a target
+                    // that keeps running while it is read; only the count
+                    // shows it. Anything else may mean a wrong layout.
+                    if !matches!(error, WalkError::Torn(_)) {
+                        self.warn(format!("a stack could not be read: {error}"));
+                    }
                     continue;
                 }
             };
@@ -358,10 +363,15 @@ fn run(process: RubyProcess, options: SamplerOptions, shared: Arc<Shared>) {
         samples: Vec::new(),
     };
     let start = Instant::now();
+    let mut jitter = Jitter::new(recorder.options.pid);
     let mut tick: u64 = 0;
     let end = loop {
-        // Ticks are due at start + k * period, whatever earlier ticks cost.
-        let due = start + period.mul_f64(tick as f64);
+        // Tick k is due at a random point of [start + k * period,
+        // start + (k + 1) * period), whatever earlier ticks cost. A fixed
+        // phase would alias with work that repeats near the sampling rate
+        // (a 10 ms loop sampled at 99 Hz drifts through its phases once a
+        // second, and short recordings then over-count some of them).
+        let due = start + period.mul_f64(tick as f64 + jitter.next_fraction());
         if wait_until(&shared, due) {
             break EndReason::Stopped;
         }
@@ -388,6 +398,30 @@ fn run(process: RubyProcess, options: SamplerOptions, shared: Arc<Shared>) {
         }
     };
     recorder.publish(&shared, Some(end));
+}
+
+/// A small SplitMix64 generator for tick offsets; sampling needs no
+/// cryptographic quality, only independence from the target's rhythm.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new(pid: i32) -> Jitter {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Jitter(nanos ^ ((pid as u64) << 32))
+    }
+
+    /// Returns a uniform value in [0, 1).
+    fn next_fraction(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 /// Sleeps until `due`; returns true when asked to stop first.
