@@ -23,6 +23,13 @@ impl Drop for RubyGuard {
     }
 }
 
+/// Serialises the live tests: workloads that measure time shares are only
+/// right while they have a CPU to themselves, and the machine may have two.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn ruby() -> Option<String> {
     let ruby = std::env::var("RBPROF_TEST_RUBY").unwrap_or_else(|_| "ruby".into());
     let found = Command::new(&ruby)
@@ -98,6 +105,7 @@ fn record(options: SamplerOptions, seconds: f64) -> Recording {
 
 #[test]
 fn known_split_names_and_lines() {
+    let _serial = serial();
     let Some(ruby) = ruby() else { return };
     let guard = start(&ruby, "known_split.rb");
     let recording = record(SamplerOptions::new(guard.child.id() as i32), 1.5);
@@ -130,6 +138,7 @@ fn known_split_names_and_lines() {
 
 #[test]
 fn spin_loop_leaf_line_and_cfunc() {
+    let _serial = serial();
     let Some(ruby) = ruby() else { return };
     let guard = start(&ruby, "known_split.rb");
     let recording = record(SamplerOptions::new(guard.child.id() as i32), 1.0);
@@ -161,6 +170,7 @@ fn spin_loop_leaf_line_and_cfunc() {
 
 #[test]
 fn threads_carry_names() {
+    let _serial = serial();
     let Some(ruby) = ruby() else { return };
     let guard = start(&ruby, "threads.rb");
     let recording = record(SamplerOptions::new(guard.child.id() as i32), 1.5);
@@ -206,6 +216,7 @@ fn threads_carry_names() {
 
 #[test]
 fn idle_threads_with_idle_option() {
+    let _serial = serial();
     let Some(ruby) = ruby() else { return };
     let guard = start(&ruby, "threads.rb");
     let mut options = SamplerOptions::new(guard.child.id() as i32);
@@ -224,6 +235,7 @@ fn idle_threads_with_idle_option() {
 
 #[test]
 fn deep_stack_is_read_whole() {
+    let _serial = serial();
     let Some(ruby) = ruby() else { return };
     let guard = start(&ruby, "deep.rb");
     let recording = record(SamplerOptions::new(guard.child.id() as i32), 0.5);
@@ -239,6 +251,7 @@ fn deep_stack_is_read_whole() {
 
 #[test]
 fn exit_ends_the_recording() {
+    let _serial = serial();
     let Some(ruby) = ruby() else { return };
     let guard = start(&ruby, "known_split.rb");
     let sampler = Sampler::start(SamplerOptions::new(guard.child.id() as i32)).unwrap();
@@ -260,6 +273,7 @@ fn exit_ends_the_recording() {
 
 #[test]
 fn errors_for_bad_targets() {
+    let _serial = serial();
     assert!(matches!(
         Sampler::start(SamplerOptions::new(i32::MAX)),
         Err(Error::NoSuchProcess { .. })
@@ -277,6 +291,7 @@ fn errors_for_bad_targets() {
 
 #[test]
 fn unknown_forced_version_is_rejected() {
+    let _serial = serial();
     let Some(ruby) = ruby() else { return };
     let guard = start(&ruby, "known_split.rb");
     let mut options = SamplerOptions::new(guard.child.id() as i32);
@@ -327,6 +342,7 @@ fn build_root(ruby: &str, root: &std::path::Path) -> Option<PathBuf> {
 /// through /proc/PID/root.
 #[test]
 fn target_in_a_mount_namespace() {
+    let _serial = serial();
     let Some(ruby) = ruby() else { return };
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -377,6 +393,7 @@ fn target_in_a_mount_namespace() {
 /// upgrade: rbprof must read it through /proc/PID/map_files.
 #[test]
 fn deleted_library_is_read() {
+    let _serial = serial();
     let Some(ruby) = ruby() else { return };
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
