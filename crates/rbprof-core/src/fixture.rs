@@ -29,6 +29,10 @@ pub struct Fixture {
     pub ruby_version: String,
     pub vm_ptr_address: u64,
     pub symbol_table: Option<u64>,
+    /// Offset of `tid` in glibc's `struct pthread`, for Rubies that do not
+    /// record kernel thread ids.
+    #[serde(default)]
+    pub pthread_tid_offset: Option<u64>,
     /// Recorded reads as (address, hex bytes).
     pub regions: Vec<(u64, String)>,
     pub threads: Vec<ThreadStack>,
@@ -82,6 +86,8 @@ impl Fixture {
         let layout = process.layout;
         let memory = RecordingMemory::new(crate::memory::ProcessMemory::new(pid));
         let mut walker = Walker::new(memory, layout, process.vm_ptr_address, process.symbol_table);
+        let pthread_tid_offset = process.walker.pthread_tid_offset();
+        walker.set_pthread_tid_offset(pthread_tid_offset);
         // SAFETY: kill has no memory-safety preconditions.
         unsafe { libc::kill(pid, libc::SIGSTOP) };
         let walked = walk_all(&mut walker);
@@ -102,6 +108,7 @@ impl Fixture {
             ruby_version: process.version,
             vm_ptr_address: process.vm_ptr_address,
             symbol_table: process.symbol_table,
+            pthread_tid_offset,
             regions,
             threads,
         })
@@ -122,12 +129,14 @@ impl Fixture {
     pub fn walker(&self) -> Result<Walker<ReplayMemory>, String> {
         let version = Version::parse(&self.ruby_version).ok_or("bad version")?;
         let layout = layout::find(version).ok_or("no layout for the version")?;
-        Ok(Walker::new(
+        let mut walker = Walker::new(
             self.memory()?,
             layout,
             self.vm_ptr_address,
             self.symbol_table,
-        ))
+        );
+        walker.set_pthread_tid_offset(self.pthread_tid_offset);
+        Ok(walker)
     }
 
     /// Walks the recorded memory again.

@@ -40,26 +40,72 @@ fn fixtures_replay_to_recorded_stacks() {
 }
 
 #[test]
-fn threads_fixture_names_every_frame() {
-    let (_, fixture) = fixtures()
-        .into_iter()
-        .find(|(path, _)| path.ends_with("threads-3.1.json"))
-        .expect("the threads fixture exists");
-    let right = fixture
-        .threads
+fn threads_fixtures_name_every_frame() {
+    let all = fixtures();
+    let threads_fixtures: Vec<_> = all
         .iter()
-        .find(|t| t.name.as_deref() == Some("right"))
-        .expect("a thread named right");
-    let leaf = right.frames.last().unwrap();
-    assert!(leaf.starts_with("Array#sort - "), "{leaf}");
-    assert!(right
-        .frames
-        .iter()
-        .any(|f| f.starts_with("block in Object#burn_right - ")));
-    assert!(fixture
-        .threads
-        .iter()
-        .all(|t| !t.frames.iter().any(|f| f.starts_with("<c function>"))));
+        .filter(|(path, _)| path.to_string_lossy().contains("/threads-"))
+        .collect();
+    assert!(threads_fixtures.len() >= 4, "one per tested Ruby version");
+    for (path, fixture) in threads_fixtures {
+        let named = |name: &str| {
+            fixture
+                .threads
+                .iter()
+                .find(|t| t.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("{}: no thread {name}", path.display()))
+        };
+        let left = named("left");
+        let right = named("right");
+        assert!(
+            left.frames
+                .iter()
+                .any(|f| f.starts_with("Object#burn_left - ")),
+            "{}: {:?}",
+            path.display(),
+            left.frames
+        );
+        assert!(
+            right
+                .frames
+                .iter()
+                .any(|f| f.starts_with("block in Object#burn_right - ")),
+            "{}: {:?}",
+            path.display(),
+            right.frames
+        );
+        for thread in &fixture.threads {
+            assert!(thread.tid > 0, "{}: {thread:?}", path.display());
+            let unnamed = thread.frames.iter().find(|f| f.starts_with("<c function>"));
+            assert_eq!(unnamed, None, "{}", path.display());
+        }
+    }
+}
+
+#[test]
+fn known_split_fixtures_have_lines() {
+    for (path, fixture) in fixtures() {
+        if !path.to_string_lossy().contains("/known_split-") {
+            continue;
+        }
+        let main = &fixture.threads[0];
+        assert_eq!(
+            main.frames.first().map(|f| f.starts_with("<main> - ")),
+            Some(true),
+            "{}: {:?}",
+            path.display(),
+            main.frames
+        );
+        // Whichever of alpha, beta and gamma runs was called from line 21,
+        // 22 or 23 of schedule.
+        let schedule = main
+            .frames
+            .iter()
+            .find(|f| f.starts_with("Object#schedule - "))
+            .unwrap_or_else(|| panic!("{}: {:?}", path.display(), main.frames));
+        let line: u32 = schedule.rsplit(':').next().unwrap().parse().unwrap();
+        assert!((21..=23).contains(&line), "{}: {schedule}", path.display());
+    }
 }
 
 /// Applies `edits` to a copy of the fixture's memory: each edit picks a
@@ -126,6 +172,7 @@ proptest! {
             fixture.vm_ptr_address,
             fixture.symbol_table,
         );
+        walker.set_pthread_tid_offset(fixture.pthread_tid_offset);
         if let Ok(stacks) = walk_all(&mut walker) {
             for stack in stacks {
                 prop_assert!(stack.frames.len() < 1_000_000);

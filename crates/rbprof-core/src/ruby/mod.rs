@@ -140,14 +140,18 @@ impl RubyProcess {
         let version = read_version(&memory, &binary).map_err(|e| memory_error(pid, e))?;
         let (layout, warnings) = choose_layout(&version, force_version)?;
 
-        let vm_ptr_address =
-            binary
-                .address("ruby_current_vm_ptr")
-                .ok_or_else(|| Error::NotRuby {
-                    pid,
-                    reason: format!("{} has no ruby_current_vm_ptr symbol", binary.path),
-                })?;
-        let symbol_table = symbols::locate_table(&binary, layout);
+        let vm_ptr_address = symbols::locate_vm_ptr(&binary).ok_or_else(|| Error::NotRuby {
+            pid,
+            reason: format!(
+                "{} neither exports ruby_current_vm_ptr nor has the functions \
+                 that lead to it",
+                binary.path
+            ),
+        })?;
+        let objects = objects::Objects::new(&memory, layout);
+        let symbol_table = symbols::locate_table(&binary, layout)
+            .into_iter()
+            .find(|&table| symbols::check_table(&objects, table));
         let mut walker = Walker::new(memory, layout, vm_ptr_address, symbol_table);
         let mut warnings = warnings;
         if !walker.has_symbol_table() {

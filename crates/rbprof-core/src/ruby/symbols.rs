@@ -25,38 +25,100 @@ const MAX_SCAN_SERIALS: u64 = 100_000;
 /// Names kept in the cache before it is cleared.
 const MAX_CACHED_NAMES: usize = 200_000;
 
-/// Finds the target address of `ruby_global_symbols`.
-pub fn locate_table(binary: &RubyBinary, layout: &Layout) -> Option<u64> {
+/// Lists candidate target addresses of `ruby_global_symbols`, best first:
+/// its symbol where present, else addresses found in the code of functions
+/// that read it. The caller keeps the first one whose contents check out.
+pub fn locate_table(binary: &RubyBinary, layout: &Layout) -> Vec<u64> {
     if let Some(address) = binary.address("ruby_global_symbols") {
-        return Some(address);
+        return vec![address];
     }
     let f = &layout.fields;
+    let mut candidates = Vec::new();
     for reader in READERS {
         let Some(entry) = binary.image.symbol(reader) else {
             continue;
         };
-        let targets = rip_relative_targets(binary, entry);
-        // The table is the address whose `last_id` and `ids` members are
-        // both loaded: a pair at the right distance is very unlikely to
-        // occur by chance in these few instructions.
-        for &target in &targets {
+        let targets = rip_relative_targets(binary, entry, 2, true);
+        // The table is where a 4-byte `last_id` is compared and the 8-byte
+        // `ids` next to it is loaded; a pair like that at the right
+        // distance rarely occurs by chance in these few instructions.
+        for &(target, size) in &targets {
             let base = target.wrapping_sub(f.symbols_last_id);
-            if targets.contains(&base.wrapping_add(f.symbols_ids)) {
-                return Some(base.wrapping_add(binary.bias));
+            let ids = (base.wrapping_add(f.symbols_ids), 8);
+            let address = base.wrapping_add(binary.bias);
+            if size == 4 && targets.contains(&ids) && !candidates.contains(&address) {
+                candidates.push(address);
             }
         }
     }
-    None
+    candidates
 }
 
-/// Collects the link-time addresses of RIP-relative memory operands in a
-/// function and in the functions it calls or jumps to, two levels deep.
-fn rip_relative_targets(binary: &RubyBinary, entry: u64) -> Vec<u64> {
+/// Tells whether `table` looks like the global symbol table: a plausible
+/// `last_id` and an Array of pages in `ids`.
+pub fn check_table<M: RemoteMemory>(objects: &Objects<M>, table: u64) -> bool {
+    let f = &objects.layout.fields;
+    let Ok(last_id) = objects
+        .memory
+        .read_u32(table.wrapping_add(f.symbols_last_id))
+    else {
+        return false;
+    };
+    let Ok(ids) = objects.memory.read_u64(table.wrapping_add(f.symbols_ids)) else {
+        return false;
+    };
+    let pages = objects.array(ids);
+    let expected_pages = last_id as u64 / objects.layout.constants.ID_ENTRY_UNIT + 1;
+    last_id > 0
+        && matches!(pages, Ok((len, _)) if len >= expected_pages && len <= expected_pages + 64)
+}
+
+/// Exported functions whose first lines read `ruby_current_vm_ptr`
+/// (through `GET_VM()`), on the releases that no longer export it (3.3
+/// and later).
+const VM_READERS: [&str; 3] = ["rb_during_gc", "rb_gc_count", "ruby_vm_at_exit"];
+
+/// Finds the target address of the `ruby_current_vm_ptr` variable: its
+/// symbol where exported, else the one data address that several
+/// functions known to call `GET_VM()` all refer to. The caller still checks
+/// the result by walking the thread list.
+pub fn locate_vm_ptr(binary: &RubyBinary) -> Option<u64> {
+    if let Some(address) = binary.address("ruby_current_vm_ptr") {
+        return Some(address);
+    }
+    let per_function: Vec<Vec<(u64, usize)>> = VM_READERS
+        .iter()
+        .filter_map(|name| binary.image.symbol(name))
+        .map(|entry| rip_relative_targets(binary, entry, 0, false))
+        .collect();
+    let first = per_function.first()?;
+    let (common, _) = first.iter().find(|(address, _)| {
+        let referring = per_function
+            .iter()
+            .filter(|targets| targets.iter().any(|(a, _)| a == address));
+        referring.count() >= 2
+    })?;
+    Some(common.wrapping_add(binary.bias))
+}
+
+/// Collects the link-time addresses and sizes of RIP-relative memory
+/// operands in a
+/// function and in the functions it calls or jumps to, `max_depth` levels
+/// deep. With `past_returns`, decoding goes on after a return or jump for
+/// up to [`MAX_INSTRUCTIONS`], which may reach into the next function.
+fn rip_relative_targets(
+    binary: &RubyBinary,
+    entry: u64,
+    max_depth: u32,
+    past_returns: bool,
+) -> Vec<(u64, usize)> {
     let mut targets = Vec::new();
-    let mut queue = vec![(entry, 0u32)];
+    // Breadth first, so that a function's own tail call is followed
+    // before the calls found by decoding past its end.
+    let mut queue = std::collections::VecDeque::from([(entry, 0u32)]);
     let mut visited = Vec::new();
-    while let Some((start, depth)) = queue.pop() {
-        if visited.contains(&start) || visited.len() > 8 {
+    while let Some((start, depth)) = queue.pop_front() {
+        if visited.contains(&start) || visited.len() > 16 {
             continue;
         }
         visited.push(start);
@@ -71,20 +133,25 @@ fn rip_relative_targets(binary: &RubyBinary, entry: u64) -> Vec<u64> {
             }
             decoder.decode_out(&mut instruction);
             if instruction.is_ip_rel_memory_operand() {
-                targets.push(instruction.ip_rel_memory_address());
+                let size = instruction.memory_size().size();
+                targets.push((instruction.ip_rel_memory_address(), size));
             }
             let branch = instruction.op0_kind() == OpKind::NearBranch64;
             match instruction.flow_control() {
-                FlowControl::Call if branch && depth < 2 => {
-                    queue.push((instruction.near_branch_target(), depth + 1));
+                FlowControl::Call if branch && depth < max_depth => {
+                    queue.push_back((instruction.near_branch_target(), depth + 1));
                 }
                 FlowControl::UnconditionalBranch => {
-                    if branch && depth < 2 {
-                        queue.push((instruction.near_branch_target(), depth + 1));
+                    if branch && depth < max_depth {
+                        queue.push_back((instruction.near_branch_target(), depth + 1));
                     }
-                    break;
+                    if !past_returns {
+                        break;
+                    }
                 }
-                FlowControl::Return | FlowControl::IndirectBranch => break,
+                // Compilers put early returns before the rest of a
+                // function's body, so a reader may go on past them.
+                FlowControl::Return | FlowControl::IndirectBranch if !past_returns => break,
                 _ => {}
             }
         }

@@ -323,6 +323,12 @@ impl<M: RemoteMemory> Walker<M> {
         f.thread_tid.is_none() && f.native_thread_tid.is_none() && f.thread_thread_id.is_some()
     }
 
+    /// Returns the offset of `tid` in glibc's `struct pthread`, where it is
+    /// used.
+    pub fn pthread_tid_offset(&self) -> Option<u64> {
+        self.pthread_tid_offset
+    }
+
     /// Sets where glibc keeps the kernel thread id in `struct pthread`,
     /// once the caller has checked it against the process's threads.
     pub fn set_pthread_tid_offset(&mut self, offset: Option<u64>) {
