@@ -426,3 +426,62 @@ fn deleted_library_is_read() {
         .iter()
         .any(|(_, f)| f.name == "Object#alpha"));
 }
+
+/// A layout of another version must fail loudly, never give stacks made
+/// of unrelated memory.
+#[test]
+fn wrong_layout_is_rejected() {
+    let _serial = serial();
+    let Some(ruby) = ruby() else { return };
+    let guard = start(&ruby, "known_split.rb");
+    let pid = guard.child.id() as i32;
+    let own = Sampler::start(SamplerOptions::new(pid)).unwrap();
+    let own_version = own.target().layout_version.clone();
+    drop(own);
+    for layout in rbprof_core::ruby::layout::all() {
+        if layout.from == own_version {
+            continue;
+        }
+        let mut options = SamplerOptions::new(pid);
+        options.force_version = Some(layout.from.clone());
+        match Sampler::start(options) {
+            Err(Error::VmUnreadable { reason, .. }) => {
+                assert!(reason.contains(&layout.from), "{reason}");
+            }
+            Err(other) => panic!("layout {}: unexpected error {other}", layout.from),
+            Ok(sampler) => {
+                std::thread::sleep(Duration::from_millis(300));
+                let batch = sampler.stop();
+                let names: Vec<&str> = batch
+                    .functions
+                    .iter()
+                    .map(|(_, f)| f.name.as_str())
+                    .collect();
+                panic!("layout {} read stacks: {names:?}", layout.from);
+            }
+        }
+    }
+}
+
+/// A process attached while it is still a shell about to exec Ruby is
+/// retried until the VM is up.
+#[test]
+fn attach_during_exec() {
+    let _serial = serial();
+    let Some(ruby) = ruby() else { return };
+    let script = format!(
+        "sleep 0.3; exec {ruby} {}",
+        workload("known_split.rb").display()
+    );
+    let child = Command::new("sh")
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = RubyGuard { child };
+    let sampler = Sampler::start(SamplerOptions::new(guard.child.id() as i32))
+        .expect("the exec completes within the startup wait");
+    std::thread::sleep(Duration::from_millis(300));
+    let batch = sampler.stop();
+    assert!(!batch.samples.is_empty());
+}
