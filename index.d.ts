@@ -46,6 +46,20 @@ export interface Sample {
   readonly frames: readonly Frame[];
 }
 
+/**
+ * The thread-samples of one thread in one state with the same stack (the
+ * same functions and lines), aggregated. A profile keeps these counts and
+ * not the individual samples, so it has no sample times.
+ */
+export interface StackCount {
+  readonly thread: ThreadInfo;
+  readonly state: ThreadState;
+  /** Outermost frame first, leaf last. */
+  readonly frames: readonly Frame[];
+  /** Thread-samples with this thread, state and stack, at least 1. */
+  readonly count: number;
+}
+
 /** Sampler counters, totals since the recording started. */
 export interface SamplerStats {
   /** Ticks at which the target was read. */
@@ -128,10 +142,12 @@ export interface Recording {
   readonly done: Promise<Profile>;
   /** Stops sampling; resolves like `done`. */
   stop(): Promise<Profile>;
-  /** Returns the profile of the samples received so far. */
+  /** Returns the profile of the samples received so far; samples that
+   * arrive later do not change it. */
   profile(): Profile;
   /** Iterates over the batches of samples that arrive after the call,
-   * until the recording ends. */
+   * until the recording ends. Unlike a profile, these samples carry their
+   * times. */
   samples(): AsyncIterableIterator<SampleBatch>;
 }
 
@@ -176,9 +192,9 @@ export interface SummaryOptions {
 }
 
 /**
- * The samples of one recording, or of its first part while it still runs,
- * and the views computed from them. Applications get profiles from
- * `record()`.
+ * The thread-samples of one recording, or of its first part while it still
+ * runs, counted per distinct thread, state and stack, and the views
+ * computed from them. Applications get profiles from `record()`.
  */
 export declare class Profile {
   /** Profiles come from `record()`; the constructor is not public. */
@@ -187,7 +203,7 @@ export declare class Profile {
   readonly stats: ProfileStats;
   /** The reason the recording ended; absent while recording. */
   readonly end?: RecordingEnd;
-  /** Thread-samples kept, in every state. */
+  /** Thread-samples counted, in every state. */
   get sampleCount(): number;
   /** The functions seen in the recording. */
   get functions(): FunctionInfo[];
@@ -195,8 +211,10 @@ export declare class Profile {
   get threads(): ThreadInfo[];
   /** Warnings of the sampler, such as the first failed read. */
   get warnings(): readonly string[];
-  /** Iterates over every thread-sample, in the order taken. */
-  samples(): IterableIterator<Sample>;
+  /** Iterates over the thread-samples aggregated per distinct thread,
+   * state and stack, in the order in which each combination first
+   * occurred. */
+  stacks(): IterableIterator<StackCount>;
   /** Returns `% self` and `% total` per function (name and path), sorted
    * by self, then total. */
   rows(options?: RowsOptions): SummaryRow[];

@@ -12,7 +12,7 @@ import {
   type NativeSampler,
 } from './native';
 import { ProfileData, stateCodesFromNames } from './profile/data';
-import { decodeSample, Profile } from './profile/profile';
+import { decodeBatch, Profile } from './profile/profile';
 import type { EndReason, RecordingEnd, SampleBatch, TargetInfo } from './types';
 
 /** Options of `record()`. */
@@ -44,11 +44,12 @@ export interface Recording {
   readonly done: Promise<Profile>;
   /** Stops sampling; resolves like `done`. */
   stop(): Promise<Profile>;
-  /** Returns the profile of the samples received so far. */
+  /** Returns the profile of the samples received so far; samples that
+   * arrive later do not change it. */
   profile(): Profile;
   /**
    * Iterates over the batches of samples that arrive after the call, until
-   * the recording ends.
+   * the recording ends. Unlike a profile, these samples carry their times.
    */
   samples(): AsyncIterableIterator<SampleBatch>;
 }
@@ -276,16 +277,14 @@ class ActiveRecording implements Recording {
   }
 
   #add(batch: NativeBatch): void {
-    const first = this.#data.add(batch);
+    const added = this.#data.add(batch);
     if (this.#subscribers.size === 0) {
       return;
     }
-    const samples = [];
-    for (let i = first; i < this.#data.sampleCount; i++) {
-      samples.push(decodeSample(this.#data, i));
-    }
+    // The batch is decoded for the subscribers and then dropped: the data
+    // keeps only counts, not the samples and their times.
     const decoded: SampleBatch = {
-      samples,
+      samples: decodeBatch(this.#data, batch, added),
       stats: { ...batch.stats },
       warnings: batch.warnings.slice(),
     };
@@ -310,7 +309,6 @@ class ActiveRecording implements Recording {
     return new Profile({
       target: this.target,
       data: this.#data,
-      sampleCount: this.#data.sampleCount,
       stats: this.#data.stats,
       durationSeconds: (performance.now() - this.#startedAt) / 1000,
       ...(end === undefined ? {} : { end }),

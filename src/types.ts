@@ -45,6 +45,20 @@ export interface Sample {
   readonly frames: readonly Frame[];
 }
 
+/**
+ * The thread-samples of one thread in one state with the same stack (the
+ * same functions and lines), aggregated. A profile keeps these counts and
+ * not the individual samples, so it has no sample times.
+ */
+export interface StackCount {
+  readonly thread: ThreadInfo;
+  readonly state: ThreadState;
+  /** Outermost frame first, leaf last. */
+  readonly frames: readonly Frame[];
+  /** Thread-samples with this thread, state and stack, at least 1. */
+  readonly count: number;
+}
+
 /** Sampler counters, totals since the recording started. */
 export interface SamplerStats {
   /** Ticks at which the target was read. */

@@ -43,9 +43,12 @@ test.serial('deep stack is read whole', async (t) => {
   t.true(profile.sampleCount > 0);
 
   let deepest = 0;
-  for (const sample of profile.samples()) {
-    deepest = Math.max(deepest, sample.frames.length);
+  let counted = 0;
+  for (const stack of profile.stacks()) {
+    deepest = Math.max(deepest, stack.frames.length);
+    counted += stack.count;
   }
+  t.is(counted, profile.sampleCount);
   t.true(deepest > 3000, `deepest stack: ${deepest} frames`);
 
   const down = profile

@@ -168,31 +168,34 @@ test('same name and path share a row', (t) => {
   t.is(profile.functions.length, 3);
 });
 
-test('samples keep thread, state and frames', (t) => {
+test('stacks keep thread, state and frames', (t) => {
   const profile = profileOf({
     functions: FUNCTIONS,
     threads: [[0, 'main'], [1]],
     samples: [
       { thread: 0, stack: [0, 3], lines: [5, 9], timeNs: 1000 },
       { thread: 1, state: 2, stack: [0, 2], lines: [6, 7], timeNs: 2000 },
+      { thread: 0, stack: [0, 3], lines: [5, 9], timeNs: 3000 },
     ],
   });
-  const samples = [...profile.samples()];
-  t.is(samples.length, 2);
-  t.is(samples[0].thread.name, 'main');
-  t.is(samples[0].state, 'running');
-  t.is(samples[0].timeNs, 1000);
+  const stacks = [...profile.stacks()];
+  t.is(stacks.length, 2);
+  t.is(stacks[0].thread.name, 'main');
+  t.is(stacks[0].state, 'running');
+  t.is(stacks[0].count, 2);
   t.deepEqual(
-    samples[0].frames.map((frame) => [frame.function.name, frame.line]),
+    stacks[0].frames.map((frame) => [frame.function.name, frame.line]),
     [
       ['<main>', 5],
       ['Object#leaf', 9],
     ],
   );
-  t.is(samples[1].thread.name, undefined);
-  t.is(samples[1].thread.tid, 101);
-  t.is(samples[1].state, 'blocked');
+  t.is(stacks[1].thread.name, undefined);
+  t.is(stacks[1].thread.tid, 101);
+  t.is(stacks[1].state, 'blocked');
+  t.is(stacks[1].count, 1);
   t.is(profile.threads.length, 2);
+  t.is(profile.sampleCount, 3);
 });
 
 test('profile ignores samples added after it', (t) => {
@@ -209,7 +212,7 @@ test('profile ignores samples added after it', (t) => {
   t.is(early.sampleCount, 1);
   t.is(rowOf(early.rows(), 'Object#other')?.selfPercent, 100);
   t.is(rowOf(early.rows(), 'Object#leaf'), undefined);
-  t.is([...early.samples()].length, 1);
+  t.is([...early.stacks()].length, 1);
 });
 
 test('no counted samples give no rows', (t) => {

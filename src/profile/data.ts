@@ -43,10 +43,39 @@ export interface RawBatch {
   warnings: readonly string[];
 }
 
+/** The samples of one batch as interned ids, in batch order. */
+export interface AddedSamples {
+  /** The leaf node in `stacks` of each sample. */
+  readonly leaves: Uint32Array;
+  /** Indexes into `THREAD_STATES`. */
+  readonly states: Uint8Array;
+}
+
 /**
- * Everything a recording accumulates. Append-only, so a profile taken
- * while recording can keep reading it: it only looks at the first
- * `sampleCount` samples.
+ * An immutable view of `ProfileData` at one moment. It reads only the first
+ * `entryCount` entries, `nodeCount` stack nodes, `functionCount` function
+ * slots, `threadCount` thread slots and `warningCount` warnings. None of
+ * these change once added, and the view carries its own copy of the counts.
+ */
+export interface ProfileSnapshot {
+  readonly data: ProfileData;
+  readonly sampleCount: number;
+  readonly entryCount: number;
+  /** Thread-samples per aggregate entry, `entryCount` long. */
+  readonly counts: Float64Array;
+  readonly nodeCount: number;
+  readonly functionCount: number;
+  readonly threadCount: number;
+  readonly warningCount: number;
+}
+
+const INITIAL_ENTRY_CAPACITY = 64;
+
+/**
+ * Everything a recording accumulates, aggregated so that memory grows with
+ * the number of distinct (stack, thread, state) entries rather than with
+ * the number of samples. Samples are counted per entry, and their times
+ * are dropped.
  */
 export class ProfileData {
   /**
@@ -61,16 +90,21 @@ export class ProfileData {
   readonly threads: ThreadInfo[] = [];
   readonly stacks = new StackTree();
 
-  /** One entry per thread-sample, in arrival order. */
-  readonly sampleTimesNs: number[] = [];
-  readonly sampleThreads: number[] = [];
-  /** Indexes into `THREAD_STATES`. */
-  readonly sampleStates: number[] = [];
-  /** Leaf nodes in `stacks`. */
-  readonly sampleStacks: number[] = [];
+  /** The leaf node in `stacks` of each aggregate entry. */
+  readonly entryLeaves: number[] = [];
+  /** The thread id of each aggregate entry. */
+  readonly entryThreads: number[] = [];
+  /** The state of each aggregate entry, as an index into `THREAD_STATES`. */
+  readonly entryStates: number[] = [];
+  /** Thread-samples per entry. The array grows by doubling, so only the
+   * first `entryCount` are used. */
+  private counts = new Float64Array(INITIAL_ENTRY_CAPACITY);
+  /** Entry index by `thread * THREAD_STATES.length + state`, then leaf. */
+  private readonly entryIndex = new Map<number, Map<number, number>>();
 
   stats: SamplerStats = { taken: 0, late: 0, failed: 0, threadSamples: 0 };
   readonly warnings: string[] = [];
+  private samplesAdded = 0;
 
   /**
    * @param stateCodes maps the addon's state indexes to `THREAD_STATES`
@@ -78,13 +112,78 @@ export class ProfileData {
    */
   constructor(private readonly stateCodes: readonly number[] = [0, 1, 2]) {}
 
+  /** Thread-samples added, in every state. */
   get sampleCount(): number {
-    return this.sampleStacks.length;
+    return this.samplesAdded;
   }
 
-  /** Adds a batch. Returns the index of its first sample. */
-  add(batch: RawBatch): number {
-    for (const fn of batch.functions) {
+  /** Distinct (stack, thread, state) combinations seen so far. */
+  get entryCount(): number {
+    return this.entryLeaves.length;
+  }
+
+  /**
+   * Adds a batch: interns its stacks and counts each sample in its entry.
+   * Returns the leaf node and state of each sample, so that a caller can
+   * decode the batch without the data keeping it.
+   */
+  add(batch: RawBatch): AddedSamples {
+    this.addFunctions(batch.functions);
+    this.addThreads(batch.threads);
+
+    const count = batch.timesNs.length;
+    const leaves = new Uint32Array(count);
+    const states = new Uint8Array(count);
+    for (let i = 0; i < count; i++) {
+      const leaf = this.stacks.intern(
+        batch.frameFunctions,
+        batch.frameLines,
+        batch.frameStarts[i],
+        batch.frameStarts[i + 1],
+        this.functionMap,
+      );
+      const state = this.stateCodes[batch.states[i]];
+      if (state === undefined) {
+        throw new Error(
+          `invalid thread state code ${batch.states[i]} from the addon; rebuild it with npm run build`,
+        );
+      }
+      // `entryOf` may replace `counts` with a larger array, so it runs
+      // before `this.counts` is read.
+      const entry = this.entryOf(leaf, batch.threadIds[i], state);
+      this.counts[entry]++;
+      leaves[i] = leaf;
+      states[i] = state;
+    }
+    this.samplesAdded += count;
+
+    this.stats = { ...batch.stats };
+    this.warnings.push(...batch.warnings);
+    return { leaves, states };
+  }
+
+  /**
+   * Returns a view of the data as it is now that later batches do not
+   * change. Everything but the counts is append-only, and the view reads
+   * only what existed when it was taken, so copying the counts (8 bytes
+   * per entry) is enough.
+   */
+  snapshot(): ProfileSnapshot {
+    const entryCount = this.entryCount;
+    return {
+      data: this,
+      sampleCount: this.samplesAdded,
+      entryCount,
+      counts: this.counts.slice(0, entryCount),
+      nodeCount: this.stacks.size,
+      functionCount: this.functions.length,
+      threadCount: this.threads.length,
+      warningCount: this.warnings.length,
+    };
+  }
+
+  private addFunctions(functions: RawBatch['functions']): void {
+    for (const fn of functions) {
       const key = `${fn.name}\0${fn.path}`;
       const known = this.functionIdByKey.get(key);
       if (known !== undefined) {
@@ -100,7 +199,10 @@ export class ProfileData {
         kind: fn.kind as FunctionKind,
       };
     }
-    for (const thread of batch.threads) {
+  }
+
+  private addThreads(threads: RawBatch['threads']): void {
+    for (const thread of threads) {
       const info: { id: number; pid: number; tid: number; name?: string } = {
         id: thread.id,
         pid: thread.pid,
@@ -111,32 +213,30 @@ export class ProfileData {
       }
       this.threads[thread.id] = info;
     }
+  }
 
-    const first = this.sampleCount;
-    const count = batch.timesNs.length;
-    for (let i = 0; i < count; i++) {
-      const leaf = this.stacks.intern(
-        batch.frameFunctions,
-        batch.frameLines,
-        batch.frameStarts[i],
-        batch.frameStarts[i + 1],
-        this.functionMap,
-      );
-      const state = this.stateCodes[batch.states[i]];
-      if (state === undefined) {
-        throw new Error(
-          `invalid thread state code ${batch.states[i]} from the addon; rebuild it with npm run build`,
-        );
-      }
-      this.sampleTimesNs.push(batch.timesNs[i]);
-      this.sampleThreads.push(batch.threadIds[i]);
-      this.sampleStates.push(state);
-      this.sampleStacks.push(leaf);
+  /** Returns the index of the entry of a combination, adding it if new. */
+  private entryOf(leaf: number, thread: number, state: number): number {
+    const threadState = thread * THREAD_STATES.length + state;
+    let byLeaf = this.entryIndex.get(threadState);
+    if (byLeaf === undefined) {
+      byLeaf = new Map();
+      this.entryIndex.set(threadState, byLeaf);
     }
-
-    this.stats = { ...batch.stats };
-    this.warnings.push(...batch.warnings);
-    return first;
+    let entry = byLeaf.get(leaf);
+    if (entry === undefined) {
+      entry = this.entryLeaves.length;
+      byLeaf.set(leaf, entry);
+      this.entryLeaves.push(leaf);
+      this.entryThreads.push(thread);
+      this.entryStates.push(state);
+      if (entry === this.counts.length) {
+        const grown = new Float64Array(2 * this.counts.length);
+        grown.set(this.counts);
+        this.counts = grown;
+      }
+    }
+    return entry;
   }
 }
 

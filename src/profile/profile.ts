@@ -5,11 +5,18 @@ import type {
   RecordingEnd,
   Sample,
   SamplerStats,
+  StackCount,
   TargetInfo,
   ThreadInfo,
   ThreadState,
 } from '../types';
-import { THREAD_STATES, type ProfileData } from './data';
+import {
+  THREAD_STATES,
+  type AddedSamples,
+  type ProfileData,
+  type ProfileSnapshot,
+  type RawBatch,
+} from './data';
 import { functionRows, type RowsOptions, type SummaryRow } from './rows';
 
 /** Sample accounting of a profile. */
@@ -22,9 +29,15 @@ export interface ProfileStats extends SamplerStats {
 /** The state a profile is built from; created by the recorder. */
 export interface ProfileState {
   readonly target: TargetInfo;
+  /** The recording's data. The profile takes a snapshot of it when
+   * constructed, so batches added later do not change the profile. */
   readonly data: ProfileData;
-  /** Samples of `data` that belong to this profile. */
-  readonly sampleCount: number;
+  /**
+   * The number of thread-samples that `data` is expected to contain,
+   * checked when given. A profile always covers every sample added so far,
+   * because the counts do not keep the order of samples.
+   */
+  readonly sampleCount?: number;
   readonly stats: SamplerStats;
   readonly durationSeconds: number;
   readonly end?: RecordingEnd;
@@ -33,54 +46,75 @@ export interface ProfileState {
 const DEFAULT_STATES: readonly ThreadState[] = ['running'];
 
 /**
- * The samples of one recording, or of its first part while it still runs,
- * and the views computed from them.
+ * The thread-samples of one recording, or of its first part while it still
+ * runs, counted per distinct thread, state and stack, and the views
+ * computed from them.
  */
 export class Profile {
   readonly target: TargetInfo;
   readonly stats: ProfileStats;
   /** The reason the recording ended; absent while recording. */
   readonly end?: RecordingEnd;
-  readonly #data: ProfileData;
-  readonly #sampleCount: number;
+  readonly #snapshot: ProfileSnapshot;
   readonly #rowsCache = new Map<string, SummaryRow[]>();
 
   /** Creates a profile; applications get one from `record()`. */
   constructor(state: ProfileState) {
     this.target = state.target;
-    this.#data = state.data;
-    this.#sampleCount = state.sampleCount;
+    this.#snapshot = state.data.snapshot();
+    const sampleCount = this.#snapshot.sampleCount;
+    if (state.sampleCount !== undefined && state.sampleCount !== sampleCount) {
+      throw new Error(
+        `sampleCount ${state.sampleCount} differs from the ${sampleCount} samples in data. ` +
+          'A profile covers every sample added so far, so pass data.sampleCount or omit sampleCount.',
+      );
+    }
     this.stats = { ...state.stats, durationSeconds: state.durationSeconds };
     if (state.end !== undefined) {
       this.end = state.end;
     }
   }
 
-  /** Thread-samples kept, in every state. */
+  /** Thread-samples counted, in every state. */
   get sampleCount(): number {
-    return this.#sampleCount;
+    return this.#snapshot.sampleCount;
   }
 
   /** The functions seen in the recording. */
   get functions(): FunctionInfo[] {
-    return this.#data.functions.filter((fn) => fn !== undefined);
+    const { data, functionCount } = this.#snapshot;
+    return data.functions
+      .slice(0, functionCount)
+      .filter((fn) => fn !== undefined);
   }
 
   /** The Ruby threads seen in the recording. */
   get threads(): ThreadInfo[] {
-    return this.#data.threads.filter((thread) => thread !== undefined);
+    const { data, threadCount } = this.#snapshot;
+    return data.threads
+      .slice(0, threadCount)
+      .filter((thread) => thread !== undefined);
   }
 
   /** Warnings of the sampler, such as the first failed read. */
   get warnings(): readonly string[] {
-    return this.#data.warnings;
+    const { data, warningCount } = this.#snapshot;
+    return data.warnings.slice(0, warningCount);
   }
 
-  /** Iterates over every thread-sample, in the order taken. */
-  *samples(): IterableIterator<Sample> {
-    const data = this.#data;
-    for (let i = 0; i < this.#sampleCount; i++) {
-      yield decodeSample(data, i);
+  /**
+   * Iterates over the thread-samples aggregated per distinct thread, state
+   * and stack, in the order in which each combination first occurred.
+   */
+  *stacks(): IterableIterator<StackCount> {
+    const { data, entryCount, counts } = this.#snapshot;
+    for (let entry = 0; entry < entryCount; entry++) {
+      yield {
+        thread: data.threads[data.entryThreads[entry]],
+        state: THREAD_STATES[data.entryStates[entry]],
+        frames: decodeFrames(data, data.entryLeaves[entry]),
+        count: counts[entry],
+      };
     }
   }
 
@@ -96,7 +130,7 @@ export class Profile {
     );
     let rows = this.#rowsCache.get(key);
     if (rows === undefined) {
-      rows = functionRows(this.#data, this.#sampleCount, states);
+      rows = functionRows(this.#snapshot, states);
       this.#rowsCache.set(key, rows);
     }
     return rows.slice();
@@ -108,18 +142,29 @@ export class Profile {
   }
 }
 
-/** Decodes thread-sample `index` of `data` into plain objects. */
-export function decodeSample(data: ProfileData, index: number): Sample {
-  const frames: Frame[] = data.stacks
-    .frames(data.sampleStacks[index])
-    .map((frame) => ({
-      function: data.functions[frame.function],
-      line: frame.line,
-    }));
-  return {
-    timeNs: data.sampleTimesNs[index],
-    thread: data.threads[data.sampleThreads[index]],
-    state: THREAD_STATES[data.sampleStates[index]],
-    frames,
-  };
+/** Decodes the samples of `batch` into plain objects, given what
+ * `data.add(batch)` returned. */
+export function decodeBatch(
+  data: ProfileData,
+  batch: RawBatch,
+  added: AddedSamples,
+): Sample[] {
+  const samples: Sample[] = [];
+  for (let i = 0; i < added.leaves.length; i++) {
+    samples.push({
+      timeNs: batch.timesNs[i],
+      thread: data.threads[batch.threadIds[i]],
+      state: THREAD_STATES[added.states[i]],
+      frames: decodeFrames(data, added.leaves[i]),
+    });
+  }
+  return samples;
+}
+
+/** Returns the frames of a stack node as plain objects, outermost first. */
+function decodeFrames(data: ProfileData, leaf: number): Frame[] {
+  return data.stacks.frames(leaf).map((frame) => ({
+    function: data.functions[frame.function],
+    line: frame.line,
+  }));
 }

@@ -1,5 +1,5 @@
 import type { FunctionInfo, ThreadState } from '../types';
-import { THREAD_STATES, type ProfileData } from './data';
+import { THREAD_STATES, type ProfileSnapshot } from './data';
 
 /** One line of a summary. */
 export interface SummaryRow {
@@ -21,13 +21,12 @@ export interface RowsOptions {
 }
 
 /**
- * Counts `% self` and `% total` per function over the first `sampleCount`
- * thread-samples whose state is in `states`. Rows are sorted by self, then
- * total, then name and path, and rows with no samples are left out.
+ * Counts `% self` and `% total` per function over the thread-samples of a
+ * snapshot whose state is in `states`. Rows are sorted by self, then total,
+ * then name and path, and rows with no samples are left out.
  */
 export function functionRows(
-  data: ProfileData,
-  sampleCount: number,
+  snapshot: ProfileSnapshot,
   states: readonly ThreadState[],
 ): SummaryRow[] {
   const counted = new Array<boolean>(THREAD_STATES.length).fill(false);
@@ -36,14 +35,14 @@ export function functionRows(
   }
 
   // Samples per leaf node, then summed up the tree into inclusive counts.
+  const { data, counts, entryCount, nodeCount } = snapshot;
   const stacks = data.stacks;
-  const nodeCount = stacks.size;
   const leafSamples = new Float64Array(nodeCount);
   let countedSamples = 0;
-  for (let i = 0; i < sampleCount; i++) {
-    if (counted[data.sampleStates[i]]) {
-      leafSamples[data.sampleStacks[i]]++;
-      countedSamples++;
+  for (let entry = 0; entry < entryCount; entry++) {
+    if (counted[data.entryStates[entry]]) {
+      leafSamples[data.entryLeaves[entry]] += counts[entry];
+      countedSamples += counts[entry];
     }
   }
   if (countedSamples === 0) {

@@ -1,7 +1,7 @@
 /**
  * Stacks interned as a prefix tree: each node is one frame (function and
- * line) under its caller's node, so a sample stores only its leaf node and
- * stacks that share callers share memory.
+ * line) under its caller's node, so a stack is stored as its leaf node
+ * and stacks that share callers share memory.
  *
  * Nodes are only ever appended and a child always comes after its parent,
  * which lets aggregation sum from the last node to the first in one pass.
