@@ -1,9 +1,9 @@
 import test from 'ava';
 
-import { ProfileData } from '../dist/profile/data';
+import { ProfileData, THREAD_STATES } from '../dist/profile/data';
 import { Profile } from '../dist/profile/profile';
 import type { SummaryRow } from '../dist/profile/rows';
-import { makeBatch, type BatchSpec } from './helpers/batches';
+import { makeBatch, type BatchSpec, type SampleSpec } from './helpers/batches';
 
 const TARGET = {
   pid: 100,
@@ -18,10 +18,13 @@ function profileOf(...specs: BatchSpec[]): Profile {
   for (const spec of specs) {
     data.add(makeBatch(spec));
   }
+  return profileFrom(data);
+}
+
+function profileFrom(data: ProfileData): Profile {
   return new Profile({
     target: TARGET,
     data,
-    sampleCount: data.sampleCount,
     stats: data.stats,
     durationSeconds: 1,
   });
@@ -198,21 +201,118 @@ test('stacks keep thread, state and frames', (t) => {
   t.is(profile.sampleCount, 3);
 });
 
+test('stacks split by thread, state and line', (t) => {
+  const profile = profileOf({
+    functions: FUNCTIONS,
+    threads: [[0], [1]],
+    samples: [
+      { thread: 0, stack: [0, 3] },
+      { thread: 1, stack: [0, 3] },
+      { thread: 0, state: 1, stack: [0, 3] },
+      { thread: 0, stack: [0, 3], lines: [1, 2] },
+      { thread: 0, stack: [0, 3] },
+    ],
+  });
+  const counts = [...profile.stacks()].map((stack) => [
+    stack.thread.id,
+    stack.state,
+    stack.frames[1].line,
+    stack.count,
+  ]);
+  t.deepEqual(counts, [
+    [0, 'running', 1, 2],
+    [1, 'running', 1, 1],
+    [0, 'waiting_gvl', 1, 1],
+    [0, 'running', 2, 1],
+  ]);
+});
+
 test('profile ignores samples added after it', (t) => {
   const data = new ProfileData();
   data.add(makeBatch({ functions: FUNCTIONS, samples: [{ stack: [0, 2] }] }));
-  const early = new Profile({
-    target: TARGET,
-    data,
-    sampleCount: data.sampleCount,
-    stats: data.stats,
-    durationSeconds: 1,
-  });
+  const early = profileFrom(data);
   data.add(makeBatch({ samples: [{ stack: [0, 3] }, { stack: [0, 3] }] }));
   t.is(early.sampleCount, 1);
   t.is(rowOf(early.rows(), 'Object#other')?.selfPercent, 100);
   t.is(rowOf(early.rows(), 'Object#leaf'), undefined);
   t.is([...early.stacks()].length, 1);
+});
+
+test('snapshot keeps counts of known stacks', (t) => {
+  const data = new ProfileData();
+  data.add(
+    makeBatch({
+      functions: FUNCTIONS.slice(0, 3),
+      threads: [[0, 'main']],
+      samples: [{ stack: [0, 1] }, { stack: [0, 2] }, { stack: [0, 2] }],
+      warnings: ['first'],
+    }),
+  );
+  const early = profileFrom(data);
+  const rowsBefore = early.rows();
+  const stacksBefore = [...early.stacks()];
+
+  // More samples of the stacks the snapshot already counts, then new
+  // functions, threads, stacks and warnings.
+  data.add(
+    makeBatch({
+      samples: [{ stack: [0, 1] }, { stack: [0, 1] }, { stack: [0, 2] }],
+    }),
+  );
+  data.add(
+    makeBatch({
+      functions: [FUNCTIONS[3]],
+      threads: [[1, 'worker']],
+      samples: [
+        { thread: 1, stack: [0, 3] },
+        { stack: [0, 1], state: 1 },
+      ],
+      warnings: ['second'],
+    }),
+  );
+
+  t.is(data.sampleCount, 8);
+  t.is(early.sampleCount, 3);
+  t.deepEqual(early.rows(), rowsBefore);
+  t.deepEqual(
+    early.rows({ states: ['running', 'waiting_gvl', 'blocked'] }),
+    rowsBefore,
+  );
+  t.deepEqual([...early.stacks()], stacksBefore);
+  t.deepEqual(
+    [...early.stacks()].map((stack) => stack.count),
+    [1, 2],
+  );
+  t.deepEqual(
+    early.functions.map((fn) => fn.name),
+    ['<main>', 'Object#fib', 'Object#other'],
+  );
+  t.deepEqual(
+    early.threads.map((thread) => thread.name),
+    ['main'],
+  );
+  t.deepEqual(early.warnings, ['first']);
+
+  const late = profileFrom(data);
+  t.is(late.sampleCount, 8);
+  t.is(rowOf(late.rows(), 'Object#fib')?.selfSamples, 3);
+  t.is(late.threads.length, 2);
+  t.deepEqual(late.warnings, ['first', 'second']);
+});
+
+test('mismatched sampleCount is rejected', (t) => {
+  const data = new ProfileData();
+  data.add(makeBatch({ functions: FUNCTIONS, samples: [{ stack: [0, 2] }] }));
+  const state = {
+    target: TARGET,
+    data,
+    stats: data.stats,
+    durationSeconds: 1,
+  };
+  t.throws(() => new Profile({ ...state, sampleCount: 0 }), {
+    message: /sampleCount 0 differs from the 1 samples in data/,
+  });
+  t.is(new Profile({ ...state, sampleCount: 1 }).sampleCount, 1);
 });
 
 test('no counted samples give no rows', (t) => {
@@ -257,4 +357,236 @@ test('summary of a profile', (t) => {
       '',
     ].join('\n'),
   );
+});
+
+/** Returns a seeded generator of integers in `[0, n)` (mulberry32). */
+function randomInts(seed: number): (n: number) => number {
+  let state = seed >>> 0;
+  return (n) => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let x = state;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return Math.floor((((x ^ (x >>> 14)) >>> 0) / 2 ** 32) * n);
+  };
+}
+
+test('aggregates grow with distinct stacks', (t) => {
+  const stacks: Array<Pick<SampleSpec, 'stack' | 'lines'>> = [
+    { stack: [0, 1, 2] },
+    { stack: [0, 1, 2], lines: [1, 1, 7] },
+    { stack: [0, 1, 3] },
+    { stack: [0, 2] },
+    { stack: [0, 1, 1, 1, 3] },
+  ];
+  const threadCount = 4;
+  const random = randomInts(1);
+  const data = new ProfileData();
+  const expectedCounts = new Map<string, number>();
+  const batchCount = 200;
+  const batchSize = 1000;
+  let entriesAtHalf = 0;
+  let nodesAtHalf = 0;
+
+  for (let b = 0; b < batchCount; b++) {
+    const samples: SampleSpec[] = [];
+    for (let i = 0; i < batchSize; i++) {
+      const stack = random(stacks.length);
+      const thread = random(threadCount);
+      const state = random(THREAD_STATES.length);
+      samples.push({ ...stacks[stack], thread, state });
+      const key = `${stack}/${thread}/${state}`;
+      expectedCounts.set(key, (expectedCounts.get(key) ?? 0) + 1);
+    }
+    data.add(
+      makeBatch({
+        functions: b === 0 ? FUNCTIONS : [],
+        threads: b === 0 ? [[0], [1], [2], [3]] : [],
+        samples,
+      }),
+    );
+    if (b === batchCount / 2 - 1) {
+      entriesAtHalf = data.entryCount;
+      nodesAtHalf = data.stacks.size;
+    }
+  }
+
+  // Nodes: the root and one per distinct (function, line) prefix.
+  const prefixes = new Set<string>();
+  for (const { stack, lines } of stacks) {
+    for (let depth = 1; depth <= stack.length; depth++) {
+      const frames = stack
+        .slice(0, depth)
+        .map((fn, i) => `${fn}:${lines?.[i] ?? 1}`);
+      prefixes.add(frames.join(' '));
+    }
+  }
+  const sampleTotal = batchCount * batchSize;
+  t.is(data.sampleCount, sampleTotal);
+  t.is(expectedCounts.size, stacks.length * threadCount * 3);
+  t.is(data.entryCount, expectedCounts.size);
+  t.is(entriesAtHalf, expectedCounts.size);
+  t.is(data.stacks.size, prefixes.size + 1);
+  t.is(nodesAtHalf, prefixes.size + 1);
+
+  // No container of the data or its stack tree grows with the samples.
+  // Properties declared `#private` are not visible to this check.
+  for (const owner of [data, data.stacks]) {
+    for (const [name, value] of Object.entries(owner)) {
+      const size =
+        value instanceof Map || value instanceof Set
+          ? value.size
+          : ArrayBuffer.isView(value) || Array.isArray(value)
+            ? (value as ArrayLike<unknown>).length
+            : 0;
+      t.true(size < 1000, `${name} has ${size} elements`);
+    }
+  }
+
+  const profile = profileFrom(data);
+  let counted = 0;
+  for (const entry of profile.stacks()) {
+    counted += entry.count;
+  }
+  t.is(counted, sampleTotal);
+  t.is([...profile.stacks()].length, expectedCounts.size);
+  t.is(
+    rowOf(profile.rows({ states: THREAD_STATES }), '<main>')?.totalSamples,
+    sampleTotal,
+  );
+});
+
+function compareText(a: string, b: string): number {
+  if (a === b) {
+    return 0;
+  }
+  return a < b ? -1 : 1;
+}
+
+interface ReferenceRow {
+  name: string;
+  path: string;
+  selfSamples: number;
+  totalSamples: number;
+  selfPercent: number;
+  totalPercent: number;
+}
+
+/**
+ * Computes summary rows sample by sample, the way the profile did when it
+ * kept every sample: self at the leaf, total once per sample for each
+ * distinct function (name and path) on the stack.
+ */
+function referenceRows(
+  samples: readonly SampleSpec[],
+  functions: ReadonlyMap<number, [string, string]>,
+  states: readonly number[],
+): ReferenceRow[] {
+  const keyOf = (id: number) => functions.get(id)!.join('\0');
+  const selfByKey = new Map<string, number>();
+  const totalByKey = new Map<string, number>();
+  let counted = 0;
+  for (const sample of samples) {
+    if (!states.includes(sample.state ?? 0)) {
+      continue;
+    }
+    counted++;
+    const keys = sample.stack.map(keyOf);
+    if (keys.length > 0) {
+      const leaf = keys[keys.length - 1];
+      selfByKey.set(leaf, (selfByKey.get(leaf) ?? 0) + 1);
+    }
+    for (const key of new Set(keys)) {
+      totalByKey.set(key, (totalByKey.get(key) ?? 0) + 1);
+    }
+  }
+  const rows: ReferenceRow[] = [];
+  for (const [key, totalSamples] of totalByKey) {
+    const [name, path] = key.split('\0');
+    const selfSamples = selfByKey.get(key) ?? 0;
+    rows.push({
+      name,
+      path,
+      selfSamples,
+      totalSamples,
+      selfPercent: (100 * selfSamples) / counted,
+      totalPercent: (100 * totalSamples) / counted,
+    });
+  }
+  return rows.sort(
+    (a, b) =>
+      b.selfSamples - a.selfSamples ||
+      b.totalSamples - a.totalSamples ||
+      compareText(a.name, b.name) ||
+      compareText(a.path, b.path),
+  );
+}
+
+test('rows match per-sample reference', (t) => {
+  // Id 7 repeats the name and path of id 2, so both count in one row.
+  const functions: Array<[number, string, string]> = [
+    [0, '<main>', '/app/main.rb'],
+    [1, 'A#run', '/app/a.rb'],
+    [2, 'B#step', '/app/b.rb'],
+    [3, 'B#step', '/app/other_b.rb'],
+    [4, 'C#loop', '/app/c.rb'],
+    [5, 'Integer#times', 'unknown'],
+    [6, 'block in C#loop', '/app/c.rb'],
+    [7, 'B#step', '/app/b.rb'],
+  ];
+  const names = new Map(
+    functions.map(([id, name, path]) => [id, [name, path] as [string, string]]),
+  );
+  const stateSets = [[0], [0, 1, 2], [2], [1, 2]];
+
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const random = randomInts(seed);
+    const data = new ProfileData();
+    const all: SampleSpec[] = [];
+    for (let b = 0; b < 10; b++) {
+      const samples: SampleSpec[] = [];
+      for (let i = 0; i < 300; i++) {
+        const depth = random(9);
+        const stack = [];
+        const lines = [];
+        for (let d = 0; d < depth; d++) {
+          stack.push(random(functions.length));
+          lines.push(1 + random(3));
+        }
+        samples.push({
+          stack,
+          lines,
+          thread: random(3),
+          state: random(THREAD_STATES.length),
+        });
+      }
+      all.push(...samples);
+      data.add(
+        makeBatch({
+          functions: b === 0 ? functions : [],
+          threads: b === 0 ? [[0], [1], [2]] : [],
+          samples,
+        }),
+      );
+    }
+    const profile = profileFrom(data);
+
+    for (const states of stateSets) {
+      const actual = profile
+        .rows({ states: states.map((state) => THREAD_STATES[state]) })
+        .map((row): ReferenceRow => ({
+          name: row.function.name,
+          path: row.function.path,
+          selfSamples: row.selfSamples,
+          totalSamples: row.totalSamples,
+          selfPercent: row.selfPercent,
+          totalPercent: row.totalPercent,
+        }));
+      t.deepEqual(
+        actual,
+        referenceRows(all, names, states),
+        `seed ${seed}, states ${states.join(',')}`,
+      );
+    }
+  }
 });

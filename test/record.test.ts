@@ -231,9 +231,12 @@ test('samples yield decoded batches until the end', async (t) => {
   await callsMade(f.sampler, 2);
   f.sampler.calls[1].resolve(
     makeBatch({
-      ...WORK,
       functions: [],
       threads: [],
+      samples: [
+        { stack: [0, 1], timeNs: 5_000_000 },
+        { stack: [0, 1], timeNs: 15_000_000 },
+      ],
       end: { reason: 'process_exited' },
     }),
   );
@@ -249,7 +252,19 @@ test('samples yield decoded batches until the end', async (t) => {
     batches[1].samples[0].frames.map((frame) => frame.function.name),
     ['<main>', 'Object#work'],
   );
+  // Every sample keeps its own time, even two of the same stack.
+  t.deepEqual(
+    batches[1].samples.map((sample) => sample.timeNs),
+    [5_000_000, 15_000_000],
+  );
+  t.is(batches[1].samples[1].thread.name, 'worker');
   t.is(batches[2].samples.length, 0);
+  const profile = await recording.done;
+  t.is(profile.sampleCount, 3);
+  t.deepEqual(
+    [...profile.stacks()].map((stack) => stack.count),
+    [3],
+  );
 });
 
 test('samples after the end yield nothing', async (t) => {
@@ -272,10 +287,37 @@ test('profile while recording is a snapshot', async (t) => {
   const early = recording.profile();
   t.is(early.end, undefined);
   t.is(early.sampleCount, 1);
-  f.sampler.calls[1].resolve(makeBatch({ samples: [{ stack: [0] }] }));
+  const rowsBefore = early.rows();
+  // The same stack again changes a count that the early profile also
+  // read, and a new stack adds an entry.
+  f.sampler.calls[1].resolve(
+    makeBatch({ samples: [{ stack: [0, 1] }, { stack: [0] }] }),
+  );
+  await callsMade(f.sampler, 3);
+  const middle = recording.profile();
+  f.sampler.stopBatch = makeBatch({
+    samples: [{ stack: [0, 1] }],
+    end: { reason: 'stopped' },
+  });
   const final = await recording.stop();
+
   t.is(early.sampleCount, 1);
-  t.is(final.sampleCount, 2);
+  t.deepEqual(early.rows(), rowsBefore);
+  t.deepEqual(
+    [...early.stacks()].map((stack) => stack.count),
+    [1],
+  );
+  t.is(middle.sampleCount, 3);
+  t.deepEqual(
+    [...middle.stacks()].map((stack) => stack.count),
+    [2, 1],
+  );
+  t.is(final.sampleCount, 4);
+  t.deepEqual(
+    [...final.stacks()].map((stack) => stack.count),
+    [3, 1],
+  );
+  t.is(final.rows().find((row) => row.function.id === 1)?.selfSamples, 3);
 });
 
 test('start errors become typed errors', async (t) => {
