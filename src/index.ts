@@ -30,6 +30,7 @@ export type {
   Sample,
   SampleBatch,
   SamplerStats,
+  StackCount,
   TargetInfo,
   ThreadInfo,
   ThreadState,

@@ -6,9 +6,6 @@ import test from 'ava';
 import * as library from 'rbprof';
 import type * as Declared from 'rbprof';
 import type * as Implementation from '../dist/index';
-// TODO: compare StackCount through '../dist/index' once src/index.ts
-// exports it.
-import type { StackCount as ImplementedStackCount } from '../dist/types';
 
 type Assert<T extends true> = T;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -30,7 +27,7 @@ export type TypesMatch = Assert<
   | Same<Declared.ThreadInfo, Implementation.ThreadInfo>
   | Same<Declared.Frame, Implementation.Frame>
   | Same<Declared.Sample, Implementation.Sample>
-  | Same<Declared.StackCount, ImplementedStackCount>
+  | Same<Declared.StackCount, Implementation.StackCount>
   | Same<Declared.SamplerStats, Implementation.SamplerStats>
   | Same<Declared.TargetInfo, Implementation.TargetInfo>
   | Same<Declared.EndReason, Implementation.EndReason>
