@@ -1,5 +1,6 @@
 //! The Ruby side: version detection, layouts, and the stack walker.
 
+pub mod gc;
 pub mod layout;
 pub mod lines;
 pub mod objects;
