@@ -168,6 +168,9 @@ export interface ProfileStats extends SamplerStats {
 /** One line of a summary. */
 export interface SummaryRow {
   readonly function: FunctionInfo;
+  /** The line executing in the function, for rows by line; 0 when
+   * unknown. */
+  readonly line?: number;
   /** Thread-samples with this function at the leaf. */
   readonly selfSamples: number;
   /** Thread-samples with this function anywhere on the stack, counted
@@ -178,8 +181,9 @@ export interface SummaryRow {
 }
 
 export interface RowsOptions {
-  /** The key of a row. Only `function` (name and path) so far. */
-  readonly by?: 'function';
+  /** The key of a row: `function` (name and path, the default) or `line`
+   * (name, path and the line executing in that frame). */
+  readonly by?: 'function' | 'line';
   /** Thread states whose samples count; only `running` by default. */
   readonly states?: readonly ThreadState[];
 }
@@ -189,6 +193,16 @@ export interface SummaryOptions {
   readonly top?: number;
   /** Characters per line; longer lines are cut. No limit when absent. */
   readonly width?: number;
+}
+
+/** Options of the formats built from whole stacks. */
+export interface StackFormatOptions {
+  /** Thread states whose samples count; only `running` by default. */
+  readonly states?: readonly ThreadState[];
+  /** One frame per function and line when true. By default a frame is a
+   * function, so one box covers all lines of a function, as a summary row
+   * does. */
+  readonly lines?: boolean;
 }
 
 /**
@@ -203,6 +217,12 @@ export declare class Profile {
   readonly stats: ProfileStats;
   /** The reason the recording ended; absent while recording. */
   readonly end?: RecordingEnd;
+  /** Samples per second that the recording requested; absent when not
+   * known, as for a profile that is not from `record()`. */
+  readonly rateHz?: number;
+  /** When sampling started, in milliseconds since the Unix epoch; absent
+   * when not known. */
+  readonly startTimeMs?: number;
   /** Thread-samples counted, in every state. */
   get sampleCount(): number;
   /** The functions seen in the recording. */
@@ -215,11 +235,15 @@ export declare class Profile {
    * state and stack, in the order in which each combination first
    * occurred. */
   stacks(): IterableIterator<StackCount>;
-  /** Returns `% self` and `% total` per function (name and path), sorted
-   * by self, then total. */
+  /** Returns `% self` and `% total` per function (name and path), or per
+   * function and line, sorted by self, then total. */
   rows(options?: RowsOptions): SummaryRow[];
   /** Formats `rows()` as the `% self  % total  name` table. */
   toSummary(options?: SummaryOptions & RowsOptions): string;
+  /** Formats the stacks as folded lines, `frame;frame;frame count` with
+   * frames `name - path`, outermost first, for inferno, flamegraph.pl and
+   * speedscope. Threads are merged and lines sorted. */
+  toCollapsed(options?: StackFormatOptions): string;
 }
 
 /** A range of Ruby releases that share one set of struct layouts. */

@@ -9,6 +9,7 @@ export { supportedVersions } from './versions';
 export type { VersionRange } from './versions';
 export { formatSummary } from './formats/summary';
 export type { SummaryOptions } from './formats/summary';
+export type { StackFormatOptions } from './formats/collapsed';
 export {
   InvalidArgumentError,
   NoSuchProcessError,

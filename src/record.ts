@@ -132,6 +132,8 @@ class ActiveRecording implements Recording {
   readonly #sampler: NativeSampler;
   readonly #data: ProfileData;
   readonly #startedAt = performance.now();
+  readonly #startTimeMs = Date.now();
+  readonly #rateHz: number;
   readonly #subscribers = new Set<Subscriber>();
   readonly #cleanups: Array<() => void> = [];
 
@@ -151,6 +153,7 @@ class ActiveRecording implements Recording {
     this.#sampler = sampler;
     this.target = { ...sampler.target };
     this.#data = new ProfileData(stateCodes);
+    this.#rateHz = options.rateHz ?? DEFAULT_RATE_HZ;
 
     const { signal, durationSeconds } = options;
     if (durationSeconds !== undefined) {
@@ -311,6 +314,8 @@ class ActiveRecording implements Recording {
       data: this.#data,
       stats: this.#data.stats,
       durationSeconds: (performance.now() - this.#startedAt) / 1000,
+      rateHz: this.#rateHz,
+      startTimeMs: this.#startTimeMs,
       ...(end === undefined ? {} : { end }),
     });
   }

@@ -17,7 +17,8 @@ export const SUMMARY_HEADER = '% self  % total  name';
  *  29.44    29.44  HelloworldController#fibonacci - /app/app/controllers/helloworld_controller.rb
  * ```
  *
- * Every line, the last included, ends with a newline.
+ * Rows by line end in `:LINE` after the path. Every line, the last
+ * included, ends with a newline.
  */
 export function formatSummary(
   rows: readonly SummaryRow[],
@@ -28,8 +29,9 @@ export function formatSummary(
   for (const row of shown) {
     const self = row.selfPercent.toFixed(2).padStart(6);
     const total = row.totalPercent.toFixed(2).padStart(7);
+    const line = row.line === undefined ? '' : `:${row.line}`;
     lines.push(
-      `${self}  ${total}  ${row.function.name} - ${row.function.path}`,
+      `${self}  ${total}  ${row.function.name} - ${row.function.path}${line}`,
     );
   }
   const width = options.width;

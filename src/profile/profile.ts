@@ -1,3 +1,4 @@
+import { formatCollapsed, type StackFormatOptions } from '../formats/collapsed';
 import { formatSummary, type SummaryOptions } from '../formats/summary';
 import type {
   Frame,
@@ -41,6 +42,10 @@ export interface ProfileState {
   readonly stats: SamplerStats;
   readonly durationSeconds: number;
   readonly end?: RecordingEnd;
+  /** Samples per second that the recording requested. */
+  readonly rateHz?: number;
+  /** When sampling started, in milliseconds since the Unix epoch. */
+  readonly startTimeMs?: number;
 }
 
 const DEFAULT_STATES: readonly ThreadState[] = ['running'];
@@ -55,6 +60,12 @@ export class Profile {
   readonly stats: ProfileStats;
   /** The reason the recording ended; absent while recording. */
   readonly end?: RecordingEnd;
+  /** Samples per second that the recording requested; absent when not
+   * known, as for a profile that is not from `record()`. */
+  readonly rateHz?: number;
+  /** When sampling started, in milliseconds since the Unix epoch; absent
+   * when not known. */
+  readonly startTimeMs?: number;
   readonly #snapshot: ProfileSnapshot;
   readonly #rowsCache = new Map<string, SummaryRow[]>();
 
@@ -72,6 +83,12 @@ export class Profile {
     this.stats = { ...state.stats, durationSeconds: state.durationSeconds };
     if (state.end !== undefined) {
       this.end = state.end;
+    }
+    if (state.rateHz !== undefined) {
+      this.rateHz = state.rateHz;
+    }
+    if (state.startTimeMs !== undefined) {
+      this.startTimeMs = state.startTimeMs;
     }
   }
 
@@ -119,18 +136,19 @@ export class Profile {
   }
 
   /**
-   * Returns `% self` and `% total` per function (name and path), counted
-   * over the thread-samples in the chosen states, sorted by self, then
-   * total.
+   * Returns `% self` and `% total` per function (name and path), or per
+   * function and line, counted over the thread-samples in the chosen
+   * states, sorted by self, then total.
    */
   rows(options: RowsOptions = {}): SummaryRow[] {
     const states = options.states ?? DEFAULT_STATES;
-    const key = THREAD_STATES.filter((state) => states.includes(state)).join(
-      ',',
-    );
+    const by = options.by ?? 'function';
+    const key =
+      `${by}:` +
+      THREAD_STATES.filter((state) => states.includes(state)).join(',');
     let rows = this.#rowsCache.get(key);
     if (rows === undefined) {
-      rows = functionRows(this.#snapshot, states);
+      rows = functionRows(this.#snapshot, states, by);
       this.#rowsCache.set(key, rows);
     }
     return rows.slice();
@@ -139,6 +157,14 @@ export class Profile {
   /** Formats `rows()` as the `% self  % total  name` table. */
   toSummary(options: SummaryOptions & RowsOptions = {}): string {
     return formatSummary(this.rows(options), options);
+  }
+
+  /**
+   * Formats the stacks as folded lines, `frame;frame;frame count`, for
+   * inferno, flamegraph.pl and speedscope. See `formatCollapsed`.
+   */
+  toCollapsed(options: StackFormatOptions = {}): string {
+    return formatCollapsed(this.stacks(), options);
   }
 }
 

@@ -1,9 +1,13 @@
 import type { FunctionInfo, ThreadState } from '../types';
 import { THREAD_STATES, type ProfileSnapshot } from './data';
+import { StackTree } from './stacks';
 
 /** One line of a summary. */
 export interface SummaryRow {
   readonly function: FunctionInfo;
+  /** The line executing in the function, for rows by line; 0 when
+   * unknown. */
+  readonly line?: number;
   /** Thread-samples with this function at the leaf. */
   readonly selfSamples: number;
   /** Thread-samples with this function anywhere on the stack, counted
@@ -14,20 +18,23 @@ export interface SummaryRow {
 }
 
 export interface RowsOptions {
-  /** The key of a row. Only `function` (name and path) so far. */
-  readonly by?: 'function';
+  /** The key of a row: `function` (name and path, the default) or `line`
+   * (name, path and the line executing in that frame). */
+  readonly by?: 'function' | 'line';
   /** Thread states whose samples count; only `running` by default. */
   readonly states?: readonly ThreadState[];
 }
 
 /**
- * Counts `% self` and `% total` per function over the thread-samples of a
- * snapshot whose state is in `states`. Rows are sorted by self, then total,
- * then name and path, and rows with no samples are left out.
+ * Counts `% self` and `% total` per function, or per function and line when
+ * `by` is `line`, over the thread-samples of a snapshot whose state is in
+ * `states`. Rows are sorted by self, then total, then name, path and line,
+ * and rows with no samples are left out.
  */
 export function functionRows(
   snapshot: ProfileSnapshot,
   states: readonly ThreadState[],
+  by: 'function' | 'line' = 'function',
 ): SummaryRow[] {
   const counted = new Array<boolean>(THREAD_STATES.length).fill(false);
   for (const state of states) {
@@ -53,35 +60,73 @@ export function functionRows(
     inclusive[stacks.parents[node]] += inclusive[node];
   }
 
-  const selfByFunction = new Map<number, number>();
-  const totalByFunction = new Map<number, number>();
+  // Rows by line share a key only when both function and line match.
+  const byLine = by === 'line';
+  const keyOf = (node: number) =>
+    byLine
+      ? `${stacks.functions[node]}:${stacks.lines[node]}`
+      : `${stacks.functions[node]}`;
+  const totals = new Map<string, RowCounts>();
   for (let node = 1; node < nodeCount; node++) {
     if (inclusive[node] === 0) {
       continue;
     }
-    const fn = stacks.functions[node];
-    if (leafSamples[node] > 0) {
-      selfByFunction.set(fn, (selfByFunction.get(fn) ?? 0) + leafSamples[node]);
+    const key = keyOf(node);
+    let row = totals.get(key);
+    if (row === undefined) {
+      row = { node, self: 0, total: 0 };
+      totals.set(key, row);
     }
-    // A function's outermost node covers every sample that contains it, so
-    // deeper (recursive) nodes of the same function are not added again.
-    if (stacks.outermost[node]) {
-      totalByFunction.set(fn, (totalByFunction.get(fn) ?? 0) + inclusive[node]);
+    row.self += leafSamples[node];
+    // The outermost node of a key covers every sample that contains it, so
+    // deeper (recursive) nodes of the same key are not added again.
+    const outermost = byLine
+      ? isOutermostLine(stacks, node)
+      : stacks.outermost[node];
+    if (outermost) {
+      row.total += inclusive[node];
     }
   }
 
   const rows: SummaryRow[] = [];
-  for (const [fn, totalSamples] of totalByFunction) {
-    const selfSamples = selfByFunction.get(fn) ?? 0;
-    rows.push({
+  for (const { node, self, total } of totals.values()) {
+    const fn = stacks.functions[node];
+    const row = {
       function: data.functions[fn] ?? unknownFunction(fn),
-      selfSamples,
-      totalSamples,
-      selfPercent: (100 * selfSamples) / countedSamples,
-      totalPercent: (100 * totalSamples) / countedSamples,
-    });
+      selfSamples: self,
+      totalSamples: total,
+      selfPercent: (100 * self) / countedSamples,
+      totalPercent: (100 * total) / countedSamples,
+    };
+    rows.push(byLine ? { ...row, line: stacks.lines[node] } : row);
   }
   return rows.sort(compareRows);
+}
+
+/** The samples of one row and a stack node that has its key. */
+interface RowCounts {
+  readonly node: number;
+  self: number;
+  total: number;
+}
+
+/** Returns whether no ancestor of a node has the same function and line. */
+function isOutermostLine(stacks: StackTree, node: number): boolean {
+  if (stacks.outermost[node]) {
+    return true;
+  }
+  const fn = stacks.functions[node];
+  const line = stacks.lines[node];
+  for (
+    let n = stacks.parents[node];
+    n !== StackTree.ROOT;
+    n = stacks.parents[n]
+  ) {
+    if (stacks.functions[n] === fn && stacks.lines[n] === line) {
+      return false;
+    }
+  }
+  return true;
 }
 
 function compareRows(a: SummaryRow, b: SummaryRow): number {
@@ -89,7 +134,8 @@ function compareRows(a: SummaryRow, b: SummaryRow): number {
     b.selfSamples - a.selfSamples ||
     b.totalSamples - a.totalSamples ||
     compareText(a.function.name, b.function.name) ||
-    compareText(a.function.path, b.function.path)
+    compareText(a.function.path, b.function.path) ||
+    (a.line ?? 0) - (b.line ?? 0)
   );
 }
 

@@ -1,0 +1,80 @@
+// The output formats of a profile by name, for `--format` and for
+// libraries that take a format name from their users.
+
+import { InvalidArgumentError } from '../errors';
+import type { Profile } from '../profile/profile';
+import type { StackFormatOptions } from './collapsed';
+import type { SummaryOptions } from './summary';
+
+/** Options of `renderProfile()`. Each format reads the options it has. */
+export interface RenderOptions extends SummaryOptions, StackFormatOptions {}
+
+/** A format's description, file name extension, kind and renderer. */
+export interface FormatInfo {
+  /** One line for help text. */
+  readonly description: string;
+  /** The usual file name extension, with its dot. */
+  readonly extension: string;
+  /** True when the output is binary, so it is a Buffer, not a string. */
+  readonly binary: boolean;
+  readonly render: (
+    profile: Profile,
+    options: RenderOptions,
+  ) => string | Buffer;
+}
+
+const FORMATS = {
+  summary: {
+    description: '% self and % total per function, as a table',
+    extension: '.txt',
+    binary: false,
+    render: (profile, options) => profile.toSummary(options),
+  },
+  'summary-by-line': {
+    description: '% self and % total per function and line, as a table',
+    extension: '.txt',
+    binary: false,
+    render: (profile, options) => profile.toSummary({ ...options, by: 'line' }),
+  },
+  collapsed: {
+    description:
+      'folded stacks, one "frame;frame count" line each, for inferno, ' +
+      'flamegraph.pl and speedscope',
+    extension: '.folded',
+    binary: false,
+    render: (profile, options) => profile.toCollapsed(options),
+  },
+} satisfies Record<string, FormatInfo>;
+
+/** The name of an output format. */
+export type ProfileFormat = keyof typeof FORMATS;
+
+/** The names of the output formats, the default (`summary`) first. */
+export const PROFILE_FORMATS = Object.keys(FORMATS) as ProfileFormat[];
+
+/** Returns whether `name` is the name of an output format. */
+export function isProfileFormat(name: string): name is ProfileFormat {
+  return Object.hasOwn(FORMATS, name);
+}
+
+/** Returns the description, file extension and kind of a format. */
+export function formatInfo(format: ProfileFormat): FormatInfo {
+  return FORMATS[format];
+}
+
+/**
+ * Writes a profile in the named format: a string for text formats, a
+ * Buffer for binary ones (see `formatInfo(format).binary`).
+ */
+export function renderProfile(
+  profile: Profile,
+  format: ProfileFormat,
+  options: RenderOptions = {},
+): string | Buffer {
+  if (!isProfileFormat(format)) {
+    throw new InvalidArgumentError(
+      `unknown format "${String(format)}"; use one of: ${PROFILE_FORMATS.join(', ')}`,
+    );
+  }
+  return FORMATS[format].render(profile, options);
+}
