@@ -10,7 +10,9 @@ export type ErrorCode =
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_VM_UNREADABLE'
   | 'ERR_SAMPLING_FAILED'
-  | 'ERR_IO';
+  | 'ERR_IO'
+  | 'ERR_FILE_ACCESS'
+  | 'ERR_INVALID_RECORDING';
 
 export interface RbprofErrorOptions {
   hint?: string;
@@ -97,6 +99,39 @@ export class SamplingFailedError extends RbprofError {
   constructor(message: string, profile: Profile, options?: RbprofErrorOptions) {
     super('ERR_SAMPLING_FAILED', message, options);
     this.profile = profile;
+  }
+}
+
+/** A file that rbprof reads or writes cannot be opened, read or written. */
+export class FileAccessError extends RbprofError {
+  /** The file, as given. */
+  readonly path: string;
+
+  constructor(message: string, path: string, options?: RbprofErrorOptions) {
+    super('ERR_FILE_ACCESS', message, options);
+    this.path = path;
+  }
+}
+
+/**
+ * A file is not a raw recording, or one of its whole records is invalid.
+ * A recording that is only cut short is not an error.
+ */
+export class InvalidRecordingError extends RbprofError {
+  /** The file, as given. */
+  readonly path: string;
+  /** The byte offset of the invalid record in the file. */
+  readonly offset: number;
+
+  constructor(
+    message: string,
+    path: string,
+    offset: number,
+    options?: RbprofErrorOptions,
+  ) {
+    super('ERR_INVALID_RECORDING', message, options);
+    this.path = path;
+    this.offset = offset;
   }
 }
 

@@ -16,6 +16,10 @@ export const EXIT_CODES = {
   /** The target could not be read after rbprof attached, or it exited
    * while rbprof attached. */
   samplingFailed: 7,
+  /** A file could not be read or written. */
+  fileAccess: 8,
+  /** The input is not a raw recording, or a record in it is invalid. */
+  invalidRecording: 9,
 } as const;
 
 const EXIT_CODE_BY_ERROR_CODE: Record<string, number> = {
@@ -28,6 +32,8 @@ const EXIT_CODE_BY_ERROR_CODE: Record<string, number> = {
   ERR_VM_UNREADABLE: EXIT_CODES.samplingFailed,
   ERR_SAMPLING_FAILED: EXIT_CODES.samplingFailed,
   ERR_IO: EXIT_CODES.samplingFailed,
+  ERR_FILE_ACCESS: EXIT_CODES.fileAccess,
+  ERR_INVALID_RECORDING: EXIT_CODES.invalidRecording,
 };
 
 /**
