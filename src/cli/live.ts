@@ -1,6 +1,7 @@
 import { clearScreenDown, cursorTo, moveCursor } from 'node:readline';
 
 import type { Profile } from '../profile/profile';
+import type { ThreadState } from '../types';
 
 /** A terminal stream such as `process.stderr` when it is a TTY. */
 export interface TerminalStream extends NodeJS.WritableStream {
@@ -13,6 +14,8 @@ export interface LiveSummaryOptions {
   readonly top: number;
   /** Milliseconds between redraws. */
   readonly intervalMs?: number;
+  /** Thread states whose samples count; only `running` by default. */
+  readonly states?: readonly ThreadState[];
 }
 
 /** Lines above the table: the time line and the title. */
@@ -26,7 +29,12 @@ const DEFAULT_ROWS = 24;
  */
 export function renderLiveSummary(
   profile: Profile,
-  options: { top: number; columns: number; rows: number },
+  options: {
+    top: number;
+    columns: number;
+    rows: number;
+    states?: readonly ThreadState[];
+  },
 ): string[] {
   const seconds = Math.floor(profile.stats.durationSeconds);
   // One line is kept free for the cursor, and one for the table's header.
@@ -37,6 +45,7 @@ export function renderLiveSummary(
   const table = profile.toSummary({
     top: Math.min(options.top, fitting),
     width,
+    states: options.states,
   });
   return [
     cut(`Time since start: ${seconds}s. Press Ctrl+C to stop.`, width),
@@ -50,6 +59,7 @@ export class LiveSummary {
   readonly #stream: TerminalStream;
   readonly #profile: () => Profile;
   readonly #top: number;
+  readonly #states: readonly ThreadState[] | undefined;
   readonly #timer: NodeJS.Timeout;
   #linesShown = 0;
 
@@ -61,6 +71,7 @@ export class LiveSummary {
     this.#stream = stream;
     this.#profile = profile;
     this.#top = options.top;
+    this.#states = options.states;
     this.#timer = setInterval(() => this.draw(), options.intervalMs ?? 1000);
   }
 
@@ -70,10 +81,19 @@ export class LiveSummary {
       top: this.#top,
       columns: this.#stream.columns ?? DEFAULT_COLUMNS,
       rows: this.#stream.rows ?? DEFAULT_ROWS,
+      states: this.#states,
     });
     this.#erase();
     this.#stream.write(lines.map((line) => `${line}\n`).join(''));
     this.#linesShown = lines.length;
+  }
+
+  /** Prints a line, such as a warning, above the view, where the next
+   * redraw does not erase it. */
+  printAbove(line: string): void {
+    this.#erase();
+    this.#stream.write(`${line}\n`);
+    this.draw();
   }
 
   /** Stops redrawing and removes the view, so that only the final

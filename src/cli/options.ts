@@ -51,3 +51,12 @@ function parseNumber(value: string): number | undefined {
   const number = Number(trimmed);
   return trimmed === '' || !Number.isFinite(number) ? undefined : number;
 }
+
+/** Parses a size in MiB, such as `512` or `0.5`. */
+export function parseMegabytes(value: string): number {
+  const megabytes = parseNumber(value);
+  if (megabytes === undefined || megabytes <= 0) {
+    throw new InvalidArgumentError('Expected a number of MiB above 0.');
+  }
+  return megabytes;
+}

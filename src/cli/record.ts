@@ -1,17 +1,20 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 
-import { SamplingFailedError } from '../errors';
+import { InvalidArgumentError, SamplingFailedError } from '../errors';
+import { PROFILE_FORMATS, type ProfileFormat } from '../formats/index';
 import type { Profile } from '../profile/profile';
-import { record, type RecordOptions } from '../record';
-import type { TargetInfo } from '../types';
+import { record, type Recording, type RecordOptions } from '../record';
+import type { TargetInfo, ThreadState } from '../types';
 import { LiveSummary } from './live';
 import {
   parseDuration,
+  parseMegabytes,
   parsePid,
   parseRate,
   parseTop,
   parseVersion,
 } from './options';
+import { RecordOutputs, type RecordOutputOptions } from './record-outputs';
 
 interface RecordFlags {
   pid: number;
@@ -20,7 +23,17 @@ interface RecordFlags {
   silent?: boolean;
   top: number;
   forceVersion?: string;
+  idle?: boolean;
+  format?: ProfileFormat;
+  file?: string;
+  raw: boolean;
+  rawFile?: string;
+  rawMaxMb: number;
 }
+
+/** The default of `--raw-max-mb`: about 4 hours of one busy thread at
+ * 99 Hz, estimated at 350 bytes per sample of 30 frames. */
+const DEFAULT_RAW_MAX_MB = 512;
 
 /** Above this share of late or failed samples, the summary is suspect. */
 const SKEWED_SHARE = 0.1;
@@ -41,6 +54,36 @@ export function recordCommand(): Command {
     .option('--top <rows>', 'rows of the summary tables', parseTop, 20)
     .option('--silent', 'print neither the live nor the final summary')
     .option(
+      '--idle',
+      'also sample threads that are not running on a CPU, and count them',
+    )
+    .addOption(
+      new Option(
+        '--format <format>',
+        'also write the profile in this format at the end and on SIGUSR1',
+      ).choices(PROFILE_FORMATS),
+    )
+    .option(
+      '--file <path>',
+      'the file for --format (default: the cache folder, ' +
+        '$XDG_CACHE_HOME/rbprof or ~/.cache/rbprof)',
+    )
+    .addOption(
+      new Option(
+        '--raw-file <path>',
+        'the raw recording of every sample, for `rbprof report` ' +
+          '(default: the cache folder)',
+      ).conflicts('raw'),
+    )
+    .option('--no-raw', 'write no raw recording')
+    .option(
+      '--raw-max-mb <size>',
+      'stop writing the raw recording at this size in MiB, ' +
+        'while the recording goes on',
+      parseMegabytes,
+      DEFAULT_RAW_MAX_MB,
+    )
+    .option(
       '--force-version <version>',
       'read the process with the struct layouts of this Ruby version (X.Y.Z)',
       parseVersion,
@@ -49,50 +92,111 @@ export function recordCommand(): Command {
 }
 
 async function recordAction(flags: RecordFlags): Promise<void> {
+  if (flags.file !== undefined && flags.format === undefined) {
+    throw new InvalidArgumentError(
+      '--file needs --format to choose the format of the file',
+    );
+  }
   const { stdout, stderr } = process;
   const controller = new AbortController();
   const onSignal = () => controller.abort();
+  let outputs: RecordOutputs | undefined;
+  let recording: Recording | undefined;
+  // Installed first, because without a listener SIGUSR1 starts Node's
+  // inspector.
+  const onSnapshot = () => {
+    if (outputs !== undefined && recording !== undefined) {
+      outputs.writeSnapshot(recording.profile());
+    }
+  };
+  process.on('SIGUSR1', onSnapshot);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  let live: LiveSummary | undefined;
+  const log = (line: string) =>
+    live === undefined ? stderr.write(`${line}\n`) : live.printAbove(line);
+  const states: ThreadState[] = flags.idle
+    ? ['running', 'waiting_gvl', 'blocked']
+    : ['running'];
   try {
-    const options: RecordOptions = {
-      pid: flags.pid,
-      rateHz: flags.rate,
-      signal: controller.signal,
-      ...(flags.duration === undefined
-        ? {}
-        : { durationSeconds: flags.duration }),
-      ...(flags.forceVersion === undefined
-        ? {}
-        : { forceVersion: flags.forceVersion }),
-    };
-    const recording = await record(options);
+    recording = await record(recordOptions(flags, controller.signal));
     stderr.write(describeStart(recording.target, flags));
+    outputs = new RecordOutputs(recording, {
+      ...outputOptions(flags),
+      states,
+      log,
+    });
 
-    const live =
-      stderr.isTTY && !flags.silent
-        ? new LiveSummary(stderr, () => recording.profile(), { top: flags.top })
-        : undefined;
+    if (stderr.isTTY && !flags.silent) {
+      const current = recording;
+      live = new LiveSummary(stderr, () => current.profile(), {
+        top: flags.top,
+        states,
+      });
+    }
     let profile: Profile;
     try {
       profile = await recording.done;
     } catch (error) {
-      if (error instanceof SamplingFailedError && !flags.silent) {
-        stdout.write(error.profile.toSummary({ top: flags.top }));
+      live?.stop();
+      live = undefined;
+      if (error instanceof SamplingFailedError) {
+        if (!flags.silent) {
+          stdout.write(error.profile.toSummary({ top: flags.top, states }));
+        }
+        // The sampling failure is the error to report, so a file that
+        // cannot be written only adds a warning.
+        await outputs
+          .finish(error.profile)
+          .catch((writeError: Error) =>
+            log(`rbprof: warning: ${writeError.message}`),
+          );
       }
       throw error;
-    } finally {
-      live?.stop();
     }
+    live?.stop();
+    live = undefined;
 
     if (!flags.silent) {
-      stdout.write(profile.toSummary({ top: flags.top }));
+      stdout.write(profile.toSummary({ top: flags.top, states }));
     }
     stderr.write(describeEnd(profile));
+    await outputs.finish(profile);
   } finally {
+    outputs?.close();
+    process.off('SIGUSR1', onSnapshot);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+function recordOptions(flags: RecordFlags, signal: AbortSignal): RecordOptions {
+  return {
+    pid: flags.pid,
+    rateHz: flags.rate,
+    signal,
+    idle: flags.idle ?? false,
+    ...(flags.duration === undefined
+      ? {}
+      : { durationSeconds: flags.duration }),
+    ...(flags.forceVersion === undefined
+      ? {}
+      : { forceVersion: flags.forceVersion }),
+  };
+}
+
+function outputOptions(
+  flags: RecordFlags,
+): Omit<RecordOutputOptions, 'states' | 'log'> {
+  return {
+    ...(flags.format === undefined ? {} : { format: flags.format }),
+    ...(flags.file === undefined ? {} : { file: flags.file }),
+    raw: flags.raw,
+    ...(flags.rawFile === undefined ? {} : { rawFile: flags.rawFile }),
+    rawMaxBytes: Math.floor(flags.rawMaxMb * 2 ** 20),
+    rateHz: flags.rate,
+    idle: flags.idle ?? false,
+  };
 }
 
 function describeStart(target: TargetInfo, flags: RecordFlags): string {

@@ -6,6 +6,8 @@ import {
   type ChildProcess,
   type SpawnOptions,
 } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -20,11 +22,18 @@ const READY_TIMEOUT_MS = 30_000;
 
 const children = new Set<ChildProcess>();
 
+/** The cache folder of the CLIs that tests run, so that their default
+ * output files stay out of the user's cache. */
+export const TEST_CACHE_HOME = fs.mkdtempSync(
+  path.join(os.tmpdir(), 'rbprof-test-cache-'),
+);
+
 // A test process that dies before its teardown still takes its children.
 process.on('exit', () => {
   for (const child of children) {
     child.kill('SIGKILL');
   }
+  fs.rmSync(TEST_CACHE_HOME, { recursive: true, force: true });
 });
 
 /** Kills a child and waits until it has been reaped. */
@@ -112,6 +121,9 @@ export interface CliOptions {
   readonly prefix?: readonly string[];
   /** Called with the child once the CLI wrote `text` to stderr. */
   readonly onStderr?: { text: string; then: (child: ChildProcess) => void };
+  /** Variables to add to the environment; `XDG_CACHE_HOME` is
+   * `TEST_CACHE_HOME` unless set here. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** Runs `rbprof ARGS` and collects its output and exit code. */
@@ -126,7 +138,9 @@ export function runCli(
     prefix.length > 0
       ? [...prefix.slice(1), process.execPath, CLI, ...args]
       : [CLI, ...args];
-  const child = spawnGuarded(t, command, commandArgs);
+  const child = spawnGuarded(t, command, commandArgs, {
+    env: { ...process.env, XDG_CACHE_HOME: TEST_CACHE_HOME, ...options.env },
+  });
   let stdout = '';
   let stderr = '';
   let notified = false;
