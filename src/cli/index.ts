@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 
 import { recordCommand } from './record';
+import { reportCommand } from './report';
 import { programAction } from './versions';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -23,7 +24,7 @@ export function createProgram(): Command {
       'list the Ruby versions rbprof can read, then exit',
     );
 
-  for (const command of [recordCommand()]) {
+  for (const command of [recordCommand(), reportCommand()]) {
     program.addCommand(command.copyInheritedSettings(program));
   }
 
