@@ -30,8 +30,12 @@
 #                               (default: SOURCE_TREE/rbprof-build)
 #
 # Steps:
+#   0. In a git checkout, which has no configure script, generate it:
+#      with the tree's autogen.sh from 3.0, else with $AUTOCONF (default
+#      autoconf; releases before 2.7 need AUTOCONF=autoconf2.69).
 #   1. Run SOURCE_TREE/configure in the build folder, unless the folder
-#      was configured with the same arguments.
+#      was configured with the same arguments. A git checkout also needs
+#      --with-baseruby, since make incs then generates more files.
 #   2. Run `make incs`, which generates headers such as id.h and probes.h.
 #   3. Copy the few definitions that live only in .c files into
 #      rbprof-from-c-files.h.
@@ -103,8 +107,8 @@ done
 command -v jq >/dev/null || fail "jq not found; install it (apt-get install jq)"
 
 tree=$(cd "$tree" && pwd)
-[[ -x $tree/configure && -f $tree/vm_core.h ]] ||
-    fail "$tree is not a Ruby source tree with a generated configure script"
+[[ -f $tree/vm_core.h && (-x $tree/configure || -f $tree/configure.ac) ]] ||
+    fail "$tree is not a Ruby source tree: it lacks vm_core.h, or both configure and configure.ac"
 build=${build:-$tree/rbprof-build}
 mkdir -p "$build"
 build=$(cd "$build" && pwd)
@@ -116,6 +120,10 @@ read_define() {
 major=$(read_define RUBY_API_VERSION_MAJOR "$tree/include/ruby/version.h")
 minor=$(read_define RUBY_API_VERSION_MINOR "$tree/include/ruby/version.h")
 teeny=$(read_define RUBY_VERSION_TEENY "$tree/version.h")
+if [[ -z $teeny ]]; then
+    # Before 2.7, version.h defines only the string: RUBY_VERSION "2.5.9".
+    teeny=$(sed -n 's/^#[ \t]*define[ \t]\{1,\}RUBY_VERSION[ \t]\{1,\}"[0-9]\{1,\}\.[0-9]\{1,\}\.\([0-9]\{1,\}\)".*/\1/p' "$tree/version.h" | head -n 1)
+fi
 [[ -n $major && -n $minor && -n $teeny ]] || fail "could not read the Ruby version from $tree/version.h"
 ruby_version=$major.$minor.$teeny
 from=${from:-$major.$minor.0}
@@ -174,10 +182,39 @@ log=$build/rbprof-build.log
 : >"$log"
 args_record=$build/rbprof-configure-args
 
+# A git checkout has no configure script. From 3.0 the tree's autogen.sh
+# generates it with ${AUTORECONF:-autoreconf}. Older releases have no
+# autogen.sh: run ${AUTOCONF:-autoconf} as their README.md instructs,
+# and copy config.guess and config.sub into the aux folder, since their
+# repository does not contain them and autoconf 2.69 installs neither.
+if [[ ! -x $tree/configure ]]; then
+    echo "generating configure in $tree" >&2
+    if [[ -x $tree/autogen.sh ]]; then
+        (cd "$tree" && ./autogen.sh) >>"$log" 2>&1 ||
+            fail "$tree/autogen.sh failed; see $log"
+    else
+        autoconf_command=${AUTOCONF:-autoconf}
+        command -v "$autoconf_command" >/dev/null ||
+            fail "$tree has no configure script, and $autoconf_command is missing; install autoconf (autoconf2.69 for releases before 2.7)"
+        (cd "$tree" && "$autoconf_command") >>"$log" 2>&1 ||
+            fail "$autoconf_command failed; see $log"
+        aux_dir=$(sed -n 's/^AC_CONFIG_AUX_DIR(\[\{0,1\}\([^])]*\)\]\{0,1\})$/\1/p' "$tree/configure.ac" | head -n 1)
+        for script in config.guess config.sub; do
+            [[ -e $tree/${aux_dir:-.}/$script ]] && continue
+            [[ -f /usr/share/misc/$script ]] ||
+                fail "$tree/${aux_dir:-.}/$script is missing, and so is /usr/share/misc/$script; install autotools-dev"
+            cp /usr/share/misc/$script "$tree/${aux_dir:-.}/$script"
+        done
+    fi
+    [[ -x $tree/configure ]] || fail "no configure script in $tree after generating it; see $log"
+    rm -f "$args_record"
+fi
+
 # Debian's patches edit configure.ac after the tarball's configure was
 # generated, and Debian's build regenerates it with `autoreconf -f -i`
 # (dh_autoreconf). Do the same, or make would try to run autoconf later.
-stale_inputs=$(find "$tree/configure.ac" "$tree/aclocal.m4" "$tree/tool/m4" -newer "$tree/configure" -print -quit 2>/dev/null)
+# tool/m4 is missing before 2.7, and find then exits with an error.
+stale_inputs=$(find "$tree/configure.ac" "$tree/aclocal.m4" "$tree/tool/m4" -newer "$tree/configure" -print -quit 2>/dev/null || true)
 if [[ -n $stale_inputs ]]; then
     command -v autoreconf >/dev/null ||
         fail "$stale_inputs is newer than configure, and autoreconf is missing; install autoconf"
@@ -233,6 +270,11 @@ fi
 #   symbol.c: the line defining ID_ENTRY_UNIT (`static const int` or
 #             `#define`) and the `enum id_entry_type { ... };` block,
 #             which give the layout of the symbol table's ids array.
+#             Where symbol.c defines the table's struct itself, also
+#             that definition: the `static struct symbols { ... }
+#             global_symbols` block of 2.5 and 2.6, copied as
+#             `struct symbols { ... };` without the variable, or the
+#             `typedef struct { ... } rb_symbols_t;` block of 4.0.
 #   st.c:     the `typedef ... st_hash_t;` line and the
 #             `struct st_table_entry { ... };` block.
 from_c_files=$build/rbprof-from-c-files.h
@@ -243,6 +285,17 @@ from_c_files=$build/rbprof-from-c-files.h
         /^enum id_entry_type[ \t]*\{/ { inside = 1 }
         inside { print }
         inside && /^\};/ { inside = 0 }
+        /^static struct symbols[ \t]*\{/ { print "struct symbols {"; in_symbols = 1; next }
+        in_symbols && /^\}/ { print "};"; in_symbols = 0; next }
+        in_symbols { print; next }
+        # Any typedef of an unnamed struct is buffered until its closing
+        # line shows the name.
+        /^typedef struct[ \t]*\{/ { typedef_text = ""; in_typedef = 1 }
+        in_typedef { typedef_text = typedef_text $0 "\n" }
+        in_typedef && /^\}/ {
+            if ($0 ~ /^\}[ \t]*rb_symbols_t;/) printf "%s", typedef_text
+            in_typedef = 0
+        }
     ' "$tree/symbol.c"
     awk '
         /^typedef [A-Za-z_ ]+[ \t]st_hash_t;/ { print; next }
@@ -306,6 +359,15 @@ if [[ -f $tree/debian/changelog ]]; then
     package=$(dpkg-parsechangelog -l "$tree/debian/changelog" -S Source)
     package_version=$(dpkg-parsechangelog -l "$tree/debian/changelog" -S Version)
     package_description="Debian source package $package $package_version (Ruby $ruby_version)"
+elif commit=$(git -C "$tree" rev-parse --verify --quiet 'HEAD^{commit}' 2>/dev/null); then
+    # A checkout of Ruby's git repository: name the release tag where HEAD
+    # has one, and always the commit.
+    tag=$(git -C "$tree" describe --tags --exact-match "$commit" 2>/dev/null || true)
+    if [[ -n $tag ]]; then
+        package_description="Ruby $ruby_version from git tag $tag (commit ${commit:0:12})"
+    else
+        package_description="Ruby $ruby_version from git commit ${commit:0:12}"
+    fi
 fi
 # Quotes a word for the source text: NAME='value' or 'word' when it
 # contains characters a shell would split or expand, else as it is.
