@@ -1,9 +1,11 @@
 //! Reading the target's memory through one trait, so the same walker runs
-//! on a live process, a recording of reads, or (later) a core file.
+//! on a live process, a recording of reads, or a core file.
 
+mod core;
 mod live;
 mod replay;
 
+pub use self::core::{CoreFile, CoreMemory, FileMapping};
 pub use live::ProcessMemory;
 pub use replay::{RecordingMemory, ReplayMemory};
 

@@ -26,12 +26,14 @@ pub struct ElfImage {
     symbols: HashMap<String, u64>,
     segments: Vec<Segment>,
     position_independent: bool,
+    /// The GNU build ID, which differs between builds of a file.
+    build_id: Option<Vec<u8>>,
 }
 
 impl ElfImage {
     /// Parses an ELF file from its bytes.
     pub fn parse(data: Vec<u8>) -> Result<ElfImage, String> {
-        let (symbols, segments, position_independent) = {
+        let (symbols, segments, position_independent, build_id) = {
             let file = object::File::parse(&*data).map_err(|e| e.to_string())?;
             let mut symbols = HashMap::new();
             for symbol in file.dynamic_symbols().chain(file.symbols()) {
@@ -54,13 +56,15 @@ impl ElfImage {
                 })
                 .collect();
             let position_independent = file.kind() != ObjectKind::Executable;
-            (symbols, segments, position_independent)
+            let build_id = file.build_id().ok().flatten().map(<[u8]>::to_vec);
+            (symbols, segments, position_independent, build_id)
         };
         Ok(ElfImage {
             data,
             symbols,
             segments,
             position_independent,
+            build_id,
         })
     }
 
@@ -75,6 +79,11 @@ impl ElfImage {
         }
         let data = std::fs::read(path).map_err(|e| e.to_string())?;
         Self::parse(data)
+    }
+
+    /// Returns the GNU build ID, if the file has one.
+    pub fn build_id(&self) -> Option<&[u8]> {
+        self.build_id.as_deref()
     }
 
     /// Returns the link-time address of a symbol.
