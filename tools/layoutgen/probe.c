@@ -214,15 +214,27 @@ static void emit_fields(void)
     STRUCT_FIELD(rb_iseq_constant_body, location.base_label);
     STRUCT_FIELD(rb_iseq_constant_body, location.label);
     STRUCT_FIELD(rb_iseq_constant_body, location.first_lineno);
+    /* The line table: a struct insns_info from 2.6, two members in 2.5. */
+#ifdef RBPROF_HAS_INSNS_INFO_BODY /* compiles: offsetof(struct rb_iseq_constant_body, insns_info.body) */
     STRUCT_FIELD(rb_iseq_constant_body, insns_info.body);
-    STRUCT_FIELD(rb_iseq_constant_body, insns_info.positions);
     STRUCT_FIELD(rb_iseq_constant_body, insns_info.size);
+#endif
+#ifdef RBPROF_HAS_INSNS_INFO_SIZE /* compiles: offsetof(struct rb_iseq_constant_body, insns_info_size) */
+    STRUCT_FIELD(rb_iseq_constant_body, insns_info);
+    STRUCT_FIELD(rb_iseq_constant_body, insns_info_size);
+#endif
+#ifdef RBPROF_HAS_INSNS_INFO_POSITIONS /* compiles: offsetof(struct rb_iseq_constant_body, insns_info.positions) */
+    STRUCT_FIELD(rb_iseq_constant_body, insns_info.positions);
+#endif
 #ifdef RBPROF_HAS_SUCC_INDEX_TABLE /* compiles: offsetof(struct rb_iseq_constant_body, insns_info.succ_index_table) */
     STRUCT_FIELD(rb_iseq_constant_body, insns_info.succ_index_table);
 #endif
     STRUCT_FIELD(rb_iseq_constant_body, local_iseq);
     STRUCT_FIELD(rb_iseq_constant_body, parent_iseq);
     STRUCT_FIELD(iseq_insn_info_entry, line_no);
+#ifdef RBPROF_HAS_INSN_INFO_POSITION /* compiles: offsetof(struct iseq_insn_info_entry, position) */
+    STRUCT_FIELD(iseq_insn_info_entry, position);
+#endif
 
     /* Method entries and definitions. */
     TYPEDEF_FIELD(rb_callable_method_entry_t, flags);
@@ -271,9 +283,26 @@ static void emit_fields(void)
     TYPEDEF_FIELD(rb_classext_t, as.singleton_class.attached_object);
 #endif
 
-    /* The symbol table, for method and class names. */
+
+    /*
+     * The symbol table, for method and class names. 2.5 and 2.6 define it
+     * as `struct symbols` in symbol.c, 2.7 to 3.4 as rb_symbols_t in
+     * symbol.h, and 4.0 as rb_symbols_t in symbol.c with `next_id` in
+     * place of `last_id`. generate.sh copies the .c definitions.
+     */
+#ifdef RBPROF_HAS_SYMBOLS_LAST_ID /* compiles: offsetof(rb_symbols_t, last_id) */
     TYPEDEF_FIELD(rb_symbols_t, last_id);
+#endif
+#ifdef RBPROF_HAS_SYMBOLS_NEXT_ID /* compiles: offsetof(rb_symbols_t, next_id) */
+    TYPEDEF_FIELD(rb_symbols_t, next_id);
+#endif
+#ifdef RBPROF_HAS_SYMBOLS_IDS /* compiles: offsetof(rb_symbols_t, ids) */
     TYPEDEF_FIELD(rb_symbols_t, ids);
+#endif
+#ifdef RBPROF_HAS_STRUCT_SYMBOLS /* compiles: offsetof(struct symbols, ids) */
+    STRUCT_FIELD(symbols, last_id);
+    STRUCT_FIELD(symbols, ids);
+#endif
 
     /* st_table, for class instance variables. */
     TYPEDEF_FIELD(st_table, num_entries);
@@ -339,7 +368,9 @@ static void emit_constants(void)
     CONSTANT(ISEQ_TYPE_ENSURE);
     CONSTANT(ISEQ_TYPE_EVAL);
     CONSTANT(ISEQ_TYPE_MAIN);
+#ifdef RBPROF_HAS_ISEQ_TYPE_PLAIN /* compiles: ISEQ_TYPE_PLAIN */
     CONSTANT(ISEQ_TYPE_PLAIN);
+#endif
 
     CONSTANT(THREAD_RUNNABLE);
     CONSTANT(THREAD_STOPPED);

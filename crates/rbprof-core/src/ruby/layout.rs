@@ -38,14 +38,16 @@ impl Bitfield {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fields {
-    // The VM's thread list before ractors (2.7).
-    /// The main thread, in 2.7; versions with ractors keep it in `ractor.main_thread`.
+    // The VM's thread list before ractors (2.5 to 2.7).
+    /// The main thread, in 2.5 to 2.7; versions with ractors keep it in
+    /// `ractor.main_thread`.
     #[serde(rename = "rb_vm_t.main_thread")]
     pub vm_main_thread_before_ractors: Option<u64>,
-    /// The list of living threads, linked through `rb_thread_t.vmlt_node` (2.7).
+    /// The list of living threads, linked through `rb_thread_t.vmlt_node`
+    /// (2.5 to 2.7).
     #[serde(rename = "rb_vm_t.living_threads")]
     pub vm_living_threads: Option<u64>,
-    /// The number of threads in `living_threads` (2.7).
+    /// The number of threads in `living_threads` (2.5 to 2.7).
     #[serde(rename = "rb_vm_t.living_thread_num")]
     pub vm_living_thread_num: Option<u64>,
 
@@ -70,7 +72,7 @@ pub struct Fields {
     pub ractor_main_thread: Option<u64>,
 
     // Threads.
-    /// The node in `rb_vm_t.living_threads` (2.7).
+    /// The node in `rb_vm_t.living_threads` (2.5 to 2.7).
     #[serde(rename = "rb_thread_t.vmlt_node")]
     pub thread_vmlt_node: Option<u64>,
     #[serde(rename = "rb_thread_t.lt_node")]
@@ -81,21 +83,21 @@ pub struct Fields {
     pub thread_ractor: Option<u64>,
     #[serde(rename = "rb_thread_t.ec")]
     pub thread_ec: u64,
-    /// The pthread id, in 2.7 and 3.1. 3.3 and 3.4 keep it in
+    /// The pthread id, in 2.5 to 3.1. 3.2 and later keep it in
     /// `rb_native_thread.thread_id`.
     #[serde(rename = "rb_thread_t.thread_id")]
     pub thread_thread_id: Option<u64>,
     /// The kernel thread id, on builds that define RB_THREAD_T_HAS_NATIVE_ID.
     #[serde(rename = "rb_thread_t.tid")]
     pub thread_tid: Option<u64>,
-    /// The pointer to the native thread, in 3.3 and 3.4.
+    /// The pointer to the native thread, from 3.2.
     #[serde(rename = "rb_thread_t.nt")]
     pub thread_nt: Option<u64>,
-    /// The pthread id in the native thread, in 3.3 and 3.4.
+    /// The pthread id in the native thread, from 3.2.
     #[serde(rename = "rb_native_thread.thread_id")]
     pub native_thread_thread_id: Option<u64>,
-    /// The kernel thread id in the native thread, in 3.3 and 3.4 on builds
-    /// that define RB_THREAD_T_HAS_NATIVE_ID.
+    /// The kernel thread id in the native thread, from 3.2 on builds that
+    /// define RB_THREAD_T_HAS_NATIVE_ID.
     #[serde(rename = "rb_native_thread.tid")]
     pub native_thread_tid: Option<u64>,
     #[serde(rename = "rb_thread_t.name")]
@@ -140,11 +142,25 @@ pub struct Fields {
     pub body_label: u64,
     #[serde(rename = "rb_iseq_constant_body.location.first_lineno")]
     pub body_first_lineno: u64,
-    #[serde(rename = "rb_iseq_constant_body.insns_info.body")]
+    /// The array of `iseq_insn_info_entry`. 2.5 has no `insns_info`
+    /// struct and keeps the pointer in `insns_info` itself, which the alias
+    /// accepts.
+    #[serde(
+        rename = "rb_iseq_constant_body.insns_info.body",
+        alias = "rb_iseq_constant_body.insns_info"
+    )]
     pub body_insns_info_body: u64,
+    /// The start positions of the entries, from 2.6 until the succinct
+    /// table replaces them. 2.5 keeps each start in
+    /// `iseq_insn_info_entry.position`.
     #[serde(rename = "rb_iseq_constant_body.insns_info.positions")]
-    pub body_insns_info_positions: u64,
-    #[serde(rename = "rb_iseq_constant_body.insns_info.size")]
+    pub body_insns_info_positions: Option<u64>,
+    /// The number of entries; `insns_info_size` in 2.5, which the alias
+    /// accepts.
+    #[serde(
+        rename = "rb_iseq_constant_body.insns_info.size",
+        alias = "rb_iseq_constant_body.insns_info_size"
+    )]
     pub body_insns_info_size: u64,
     #[serde(rename = "rb_iseq_constant_body.insns_info.succ_index_table")]
     pub body_succ_index_table: Option<u64>,
@@ -154,6 +170,9 @@ pub struct Fields {
     pub body_parent_iseq: u64,
     #[serde(rename = "iseq_insn_info_entry.line_no")]
     pub insn_info_line_no: u64,
+    /// The start position of an entry's instructions, in 2.5 only.
+    #[serde(rename = "iseq_insn_info_entry.position")]
+    pub insn_info_position: Option<u64>,
 
     // Method entries and definitions.
     #[serde(rename = "rb_callable_method_entry_t.flags")]
@@ -178,7 +197,7 @@ pub struct Fields {
     pub basic_klass: u64,
     #[serde(rename = "RString.as.heap.len")]
     pub string_heap_len: Option<u64>,
-    /// The length field outside the union, from Ruby 3.2.
+    /// The length field outside the union, from Ruby 3.3.
     #[serde(rename = "RString.len")]
     pub string_len: Option<u64>,
     #[serde(rename = "RString.as.heap.ptr")]
@@ -188,7 +207,7 @@ pub struct Fields {
     #[serde(rename = "RString.as.embed.ary", alias = "RString.as.ary")]
     pub string_embed_ary: u64,
     /// The embedded length field of variable-width allocation builds
-    /// (3.1 with USE_RVARGC).
+    /// (3.1 with USE_RVARGC, and 3.2, where it is the default).
     #[serde(rename = "RString.as.embed.len")]
     pub string_embed_len: Option<u64>,
     #[serde(rename = "RArray.as.heap.len")]
@@ -199,23 +218,26 @@ pub struct Fields {
     pub array_embed_ary: u64,
     #[serde(rename = "RClass.ptr")]
     pub class_ptr: Option<u64>,
+    /// The st_table of class instance variables, through 3.1.
     #[serde(rename = "rb_classext_t.iv_tbl")]
     pub classext_iv_tbl: Option<u64>,
     #[serde(rename = "rb_classext_t.classpath")]
     pub classext_classpath: Option<u64>,
-    /// The class extension embedded after `struct RClass`, in 3.3 and 3.4.
-    /// 2.7 and 3.1 point to it with `RClass.ptr`.
+    /// The class extension embedded after `struct RClass`, from 3.3. 2.5
+    /// to 3.1 point to it with `RClass.ptr`, and 3.2 places it at
+    /// `sizeof(struct RClass)` without a struct for the pair.
     #[serde(rename = "RClass_and_rb_classext_t.classext")]
     pub class_embedded_classext: Option<u64>,
-    /// The object a singleton class is attached to, in 3.3 and 3.4. 2.7 and
-    /// 3.1 keep it in the class's `__attached__` instance variable.
+    /// The object a singleton class is attached to, from 3.3. 2.5 to 3.2
+    /// keep it in the class's `__attached__` instance variable.
     #[serde(rename = "rb_classext_t.as.singleton_class.attached_object")]
     pub classext_attached_object: Option<u64>,
 
-    // The symbol table, for method and class names.
-    #[serde(rename = "rb_symbols_t.last_id")]
+    // The symbol table, for method and class names. 2.5 and 2.6 name its
+    // struct `struct symbols`, which the aliases accept.
+    #[serde(rename = "rb_symbols_t.last_id", alias = "symbols.last_id")]
     pub symbols_last_id: u64,
-    #[serde(rename = "rb_symbols_t.ids")]
+    #[serde(rename = "rb_symbols_t.ids", alias = "symbols.ids")]
     pub symbols_ids: u64,
 
     // st_table, for class instance variables.
@@ -287,7 +309,8 @@ pub struct Constants {
     pub ISEQ_TYPE_ENSURE: u64,
     pub ISEQ_TYPE_EVAL: u64,
     pub ISEQ_TYPE_MAIN: u64,
-    pub ISEQ_TYPE_PLAIN: u64,
+    /// From 2.6.
+    pub ISEQ_TYPE_PLAIN: Option<u64>,
     pub THREAD_RUNNABLE: u64,
     pub THREAD_STOPPED: u64,
     pub THREAD_STOPPED_FOREVER: u64,
@@ -462,6 +485,48 @@ mod tests {
                 f.class_ptr.is_some() || f.class_embedded_classext.is_some(),
                 "{from}: no class extension"
             );
+            assert!(
+                f.body_insns_info_positions.is_some()
+                    || f.body_succ_index_table.is_some()
+                    || f.insn_info_position.is_some(),
+                "{from}: no start positions of line table entries"
+            );
+            let ivar_table = f.class_ptr.is_some() && f.classext_iv_tbl.is_some();
+            assert!(
+                f.classext_classpath.is_some() || ivar_table,
+                "{from}: no way to read class paths"
+            );
+            assert!(
+                f.classext_attached_object.is_some()
+                    || (layout.constants.id__attached__.is_some() && ivar_table),
+                "{from}: no way to read the object of a singleton class"
+            );
+        }
+    }
+
+    #[test]
+    fn ruby_2_5_line_table_members() {
+        // 2.5 keeps the entry pointer and count in two members and each
+        // entry's start position in the entry.
+        let layout = find(Version(2, 5, 9)).expect("2.5.9 is in the table");
+        let f = &layout.fields;
+        assert_eq!(f.body_insns_info_body, 112);
+        assert_eq!(f.body_insns_info_size, 200);
+        assert_eq!(f.body_insns_info_positions, None);
+        assert_eq!(f.body_succ_index_table, None);
+        assert_eq!(f.insn_info_position, Some(0));
+        assert_eq!(f.insn_info_line_no, 4);
+        assert_eq!(layout.sizes.iseq_insn_info_entry, 12);
+        assert_eq!(layout.constants.ISEQ_TYPE_PLAIN, None);
+    }
+
+    #[test]
+    fn ruby_2_5_and_2_6_symbol_struct() {
+        // `struct symbols` in symbol.c, read through the aliases.
+        for version in [Version(2, 5, 9), Version(2, 6, 10)] {
+            let layout = find(version).expect("the version is in the table");
+            assert_eq!(layout.fields.symbols_last_id, 0, "{version}");
+            assert_eq!(layout.fields.symbols_ids, 16, "{version}");
         }
     }
 

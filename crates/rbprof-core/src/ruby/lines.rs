@@ -5,13 +5,14 @@
 //! positions are in `insns_info.positions`. From Ruby 2.6 the compiler then
 //! frees that array and keeps only a succinct bit vector
 //! (`succ_index_table`). Its rank query returns how many entries start at or
-//! before a position.
+//! before a position. Ruby 2.5 has neither and keeps each entry's start in
+//! the entry itself (`iseq_insn_info_entry.position`).
 
-use crate::memory::{u64_at, MemoryError, RemoteMemory};
+use crate::memory::{u32_at, u64_at, MemoryError, RemoteMemory};
 
 /// Entries of the immediate part of a succinct table: ranks of the first
 /// 54 positions, 7 bits each, 9 to a u64. Defined in iseq.c (not a header),
-/// and unchanged from Ruby 2.6 through 3.4.
+/// and unchanged from Ruby 2.6 through 4.0.
 const IMMEDIATE_TABLE_SIZE: u64 = 54;
 /// Offset of `succ_part` in `struct succ_index_table`: after
 /// `uint64_t imm_part[54 / 9]`.
@@ -37,6 +38,9 @@ pub struct LineTable {
     pub iseq_size: u64,
     pub entry_size: u64,
     pub line_offset: u64,
+    /// Offset of `position` in an entry, in 2.5, whose entries keep their
+    /// own start position.
+    pub position_offset: Option<u64>,
 }
 
 /// Computes the rank of position `pos` in a succinct table: the number of
@@ -87,6 +91,8 @@ impl LineTable {
             rank - 1
         } else if self.positions != 0 {
             self.search_positions(memory, pos)?
+        } else if let Some(position_offset) = self.position_offset {
+            self.search_entries(memory, pos, position_offset)?
         } else {
             return Ok(None);
         };
@@ -110,6 +116,26 @@ impl LineTable {
                 break;
             }
             index = i as u64;
+        }
+        Ok(index)
+    }
+
+    /// Finds the last entry whose own start position is at or before
+    /// `pos`, in tables whose entries carry their start (2.5).
+    fn search_entries<M: RemoteMemory>(
+        &self,
+        memory: &M,
+        pos: u64,
+        position_offset: u64,
+    ) -> Result<u64, MemoryError> {
+        let bytes = memory.read_vec(self.entries, (self.size * self.entry_size) as usize)?;
+        let mut index = 0;
+        for i in 0..self.size {
+            let start = u32_at(&bytes, i * self.entry_size + position_offset) as u64;
+            if start > pos {
+                break;
+            }
+            index = i;
         }
         Ok(index)
     }
@@ -210,10 +236,61 @@ mod tests {
             iseq_size: 12,
             entry_size: 12,
             line_offset: 0,
+            position_offset: None,
         };
         assert_eq!(table.line_at(&memory, 0).unwrap(), Some(10));
         assert_eq!(table.line_at(&memory, 5).unwrap(), Some(11));
         assert_eq!(table.line_at(&memory, 11).unwrap(), Some(15));
+    }
+
+    #[test]
+    fn line_from_entry_positions() {
+        // Ruby 2.5's entries of 12 bytes: position, line_no, events.
+        let mut memory = ReplayMemory::default();
+        let mut entries = Vec::new();
+        for (start, line) in [(0u32, 10u32), (4, 11), (9, 15)] {
+            entries.extend_from_slice(&start.to_le_bytes());
+            entries.extend_from_slice(&line.to_le_bytes());
+            entries.extend_from_slice(&[0u8; 4]);
+        }
+        memory.insert(0x20000, entries);
+        let table = LineTable {
+            entries: 0x20000,
+            size: 3,
+            positions: 0,
+            succ_index_table: 0,
+            iseq_size: 12,
+            entry_size: 12,
+            line_offset: 4,
+            position_offset: Some(0),
+        };
+        let expected = [(0, 10), (3, 10), (4, 11), (8, 11), (9, 15), (11, 15)];
+        for (pos, line) in expected {
+            assert_eq!(
+                table.line_at(&memory, pos).unwrap(),
+                Some(line),
+                "pos {pos}"
+            );
+        }
+        // Past the end of the instructions, the last entry still applies.
+        assert_eq!(table.line_at(&memory, 40).unwrap(), Some(15));
+    }
+
+    #[test]
+    fn line_needs_some_position_source() {
+        let mut memory = ReplayMemory::default();
+        memory.insert(0x20000, vec![0u8; 24]);
+        let table = LineTable {
+            entries: 0x20000,
+            size: 2,
+            positions: 0,
+            succ_index_table: 0,
+            iseq_size: 8,
+            entry_size: 12,
+            line_offset: 4,
+            position_offset: None,
+        };
+        assert_eq!(table.line_at(&memory, 3).unwrap(), None);
     }
 
     #[test]

@@ -193,7 +193,7 @@ impl<M: RemoteMemory> Walker<M> {
             return Err(inconsistent("the VM is not initialised yet"));
         }
         let f = &self.layout.fields;
-        // Before ractors (2.7) the VM itself lists the living threads.
+        // Before ractors (2.5 to 2.7) the VM itself lists the living threads.
         if let (Some(list), Some(node)) = (f.vm_living_threads, f.thread_vmlt_node) {
             let mut threads = Vec::new();
             for link in self.list(vm.wrapping_add(list), MAX_THREADS)? {
@@ -292,8 +292,8 @@ impl<M: RemoteMemory> Walker<M> {
         })
     }
 
-    /// Reads a thread's kernel id: a member of the thread (3.1, 3.2), of
-    /// its native thread (3.3 and later), or of glibc's `struct pthread`
+    /// Reads a thread's kernel id: a member of the thread (3.1), of its
+    /// native thread (3.2 and later), or of glibc's `struct pthread`
     /// behind its `pthread_t` (before 3.1, where Ruby did not keep it).
     fn kernel_tid(&self, thread: &[u8]) -> Result<i32, WalkError> {
         let f = &self.layout.fields;
@@ -599,7 +599,10 @@ impl<M: RemoteMemory> Walker<M> {
         let lines = LineTable {
             entries: u64_at(&bytes, f.body_insns_info_body),
             size: u32_at(&bytes, f.body_insns_info_size) as u64,
-            positions: u64_at(&bytes, f.body_insns_info_positions),
+            positions: f
+                .body_insns_info_positions
+                .map(|o| u64_at(&bytes, o))
+                .unwrap_or(0),
             succ_index_table: f
                 .body_succ_index_table
                 .map(|o| u64_at(&bytes, o))
@@ -607,6 +610,7 @@ impl<M: RemoteMemory> Walker<M> {
             iseq_size: u32_at(&bytes, f.body_iseq_size) as u64,
             entry_size: self.layout.sizes.iseq_insn_info_entry,
             line_offset: f.insn_info_line_no,
+            position_offset: f.insn_info_position,
         };
         Ok(IseqInfo {
             body,
