@@ -283,6 +283,20 @@ static void emit_fields(void)
     TYPEDEF_FIELD(rb_classext_t, as.singleton_class.attached_object);
 #endif
 
+    /*
+     * Object shapes of 3.2: a class keeps its instance variables in the
+     * `iv_ptr` array, at the index its shape chain gives each name.
+     */
+#ifdef RBPROF_HAS_CLASSEXT_IV_PTR /* compiles: offsetof(rb_classext_t, iv_ptr) */
+    TYPEDEF_FIELD(rb_classext_t, iv_ptr);
+#endif
+#ifdef RBPROF_HAS_VM_SHAPE_LIST /* compiles: offsetof(rb_vm_t, shape_list) */
+    TYPEDEF_FIELD(rb_vm_t, shape_list);
+    TYPEDEF_FIELD(rb_shape_t, edge_name);
+    TYPEDEF_FIELD(rb_shape_t, next_iv_index);
+    TYPEDEF_FIELD(rb_shape_t, type);
+    TYPEDEF_FIELD(rb_shape_t, parent_id);
+#endif
 
     /*
      * The symbol table, for method and class names. 2.5 and 2.6 define it
@@ -332,6 +346,11 @@ static void emit_sizes(void)
     TYPEDEF_SIZE(rb_thread_t);
     TYPEDEF_SIZE(rb_execution_context_t);
     STRUCT_SIZE(rb_iseq_constant_body);
+    /* 3.2 embeds a class's rb_classext_t right after its struct RClass. */
+    STRUCT_SIZE(RClass);
+#ifdef RBPROF_HAS_VM_SHAPE_LIST
+    TYPEDEF_SIZE(rb_shape_t);
+#endif
     end_object();
 }
 
@@ -413,6 +432,14 @@ static void emit_constants(void)
     CONSTANT(tLAST_OP_ID);
 #ifdef RBPROF_HAS_ID_ATTACHED /* compiles: id__attached__ */
     CONSTANT(id__attached__);
+#endif
+#ifdef RBPROF_HAS_VM_SHAPE_LIST
+    CONSTANT(SHAPE_IN_BASIC_FLAGS);
+    CONSTANT(SHAPE_FLAG_SHIFT);
+    CONSTANT(SHAPE_MASK);
+    CONSTANT(INVALID_SHAPE_ID);
+    CONSTANT(OBJ_TOO_COMPLEX_SHAPE_ID);
+    CONSTANT(SHAPE_IVAR);
 #endif
 
     CONSTANT(Qnil);

@@ -221,6 +221,10 @@ pub struct Fields {
     /// The st_table of class instance variables, through 3.1.
     #[serde(rename = "rb_classext_t.iv_tbl")]
     pub classext_iv_tbl: Option<u64>,
+    /// The array of class instance variables in 3.2, indexed through the
+    /// class's object shape.
+    #[serde(rename = "rb_classext_t.iv_ptr")]
+    pub classext_iv_ptr: Option<u64>,
     #[serde(rename = "rb_classext_t.classpath")]
     pub classext_classpath: Option<u64>,
     /// The class extension embedded after `struct RClass`, from 3.3. 2.5
@@ -232,6 +236,23 @@ pub struct Fields {
     /// keep it in the class's `__attached__` instance variable.
     #[serde(rename = "rb_classext_t.as.singleton_class.attached_object")]
     pub classext_attached_object: Option<u64>,
+
+    // Object shapes (3.2 only), which locate class instance variables.
+    /// The array of all shapes, indexed by shape id.
+    #[serde(rename = "rb_vm_t.shape_list")]
+    pub vm_shape_list: Option<u64>,
+    /// The ID of the instance variable whose addition made the shape.
+    #[serde(rename = "rb_shape_t.edge_name")]
+    pub shape_edge_name: Option<u64>,
+    /// One more than the index of that variable (a u32).
+    #[serde(rename = "rb_shape_t.next_iv_index")]
+    pub shape_next_iv_index: Option<u64>,
+    /// The kind of transition, such as `SHAPE_IVAR` (a u8).
+    #[serde(rename = "rb_shape_t.type")]
+    pub shape_type: Option<u64>,
+    /// The id of the parent shape, `INVALID_SHAPE_ID` at the root (a u32).
+    #[serde(rename = "rb_shape_t.parent_id")]
+    pub shape_parent_id: Option<u64>,
 
     // The symbol table, for method and class names. 2.5 and 2.6 name its
     // struct `struct symbols`, which the aliases accept.
@@ -275,6 +296,11 @@ pub struct Sizes {
     pub rb_thread_t: u64,
     pub rb_execution_context_t: u64,
     pub rb_iseq_constant_body: u64,
+    /// `struct RClass`, after which 3.2 embeds the class's `rb_classext_t`.
+    #[serde(rename = "RClass")]
+    pub rclass: Option<u64>,
+    /// An entry of `rb_vm_t.shape_list` (3.2).
+    pub rb_shape_t: Option<u64>,
 }
 
 /// Values of enums and macros from the headers.
@@ -343,6 +369,16 @@ pub struct Constants {
     pub RUBY_ID_SCOPE_SHIFT: u64,
     pub tLAST_OP_ID: u64,
     pub id__attached__: Option<u64>,
+    // Object shapes (3.2 only).
+    /// 1 where the shape id is kept in the top bits of `RBasic.flags`, as
+    /// on every 64-bit build; `shape_id_t` and `attr_index_t` are then u32.
+    pub SHAPE_IN_BASIC_FLAGS: Option<u64>,
+    pub SHAPE_FLAG_SHIFT: Option<u64>,
+    pub SHAPE_MASK: Option<u64>,
+    pub INVALID_SHAPE_ID: Option<u64>,
+    /// The shape of objects whose variables are in a hash table instead.
+    pub OBJ_TOO_COMPLEX_SHAPE_ID: Option<u64>,
+    pub SHAPE_IVAR: Option<u64>,
     pub Qnil: u64,
     pub Qfalse: u64,
     pub Qtrue: u64,
@@ -482,7 +518,9 @@ mod tests {
                 "{from}: no string length"
             );
             assert!(
-                f.class_ptr.is_some() || f.class_embedded_classext.is_some(),
+                f.class_ptr.is_some()
+                    || f.class_embedded_classext.is_some()
+                    || layout.sizes.rclass.is_some(),
                 "{from}: no class extension"
             );
             assert!(
@@ -491,17 +529,39 @@ mod tests {
                     || f.insn_info_position.is_some(),
                 "{from}: no start positions of line table entries"
             );
+            let shapes = shape_members_present(layout);
             let ivar_table = f.class_ptr.is_some() && f.classext_iv_tbl.is_some();
             assert!(
-                f.classext_classpath.is_some() || ivar_table,
+                f.classext_classpath.is_some() || ivar_table || shapes,
                 "{from}: no way to read class paths"
             );
             assert!(
                 f.classext_attached_object.is_some()
-                    || (layout.constants.id__attached__.is_some() && ivar_table),
+                    || (layout.constants.id__attached__.is_some() && (ivar_table || shapes)),
                 "{from}: no way to read the object of a singleton class"
             );
+            if f.vm_shape_list.is_some() {
+                assert!(shapes, "{from}: shape list without the shape members");
+            }
         }
+    }
+
+    /// Tells whether every member that the 3.2 shape lookup reads is set.
+    fn shape_members_present(layout: &Layout) -> bool {
+        let f = &layout.fields;
+        let c = &layout.constants;
+        f.vm_shape_list.is_some()
+            && f.shape_edge_name.is_some()
+            && f.shape_next_iv_index.is_some()
+            && f.shape_type.is_some()
+            && f.shape_parent_id.is_some()
+            && f.classext_iv_ptr.is_some()
+            && layout.sizes.rb_shape_t.is_some()
+            && c.SHAPE_IN_BASIC_FLAGS == Some(1)
+            && c.SHAPE_FLAG_SHIFT.is_some()
+            && c.SHAPE_MASK.is_some()
+            && c.INVALID_SHAPE_ID.is_some()
+            && c.SHAPE_IVAR.is_some()
     }
 
     #[test]
@@ -528,6 +588,23 @@ mod tests {
             assert_eq!(layout.fields.symbols_last_id, 0, "{version}");
             assert_eq!(layout.fields.symbols_ids, 16, "{version}");
         }
+    }
+
+    #[test]
+    fn ruby_3_2_class_members() {
+        let layout = find(Version(3, 2, 11)).expect("3.2.11 is in the table");
+        let f = &layout.fields;
+        assert_eq!(f.class_ptr, None);
+        assert_eq!(f.class_embedded_classext, None);
+        assert!(layout.sizes.rclass.is_some());
+        assert_eq!(f.classext_iv_tbl, None);
+        assert_eq!(f.classext_iv_ptr, Some(0));
+        assert!(shape_members_present(layout));
+        assert_eq!(layout.constants.SHAPE_FLAG_SHIFT, Some(32));
+        // Variable-width allocation: embedded strings have their own length.
+        assert!(f.string_heap_len.is_some());
+        assert!(f.string_embed_len.is_some());
+        assert_eq!(f.string_len, None);
     }
 
     #[test]

@@ -23,6 +23,9 @@ const MAX_RACTORS: usize = 256;
 const MAX_THREADS: usize = 8192;
 /// Maximum environment links followed to find a block's method entry.
 const MAX_EP_CHAIN: usize = 256;
+/// Maximum shapes followed from a class's shape back to the root (3.2),
+/// one per instance variable or capacity change.
+const MAX_SHAPE_CHAIN: usize = 4096;
 /// The largest VM stack accepted, in VALUEs (Ruby's default is 128 Ki for
 /// threads; `RUBY_THREAD_VM_STACK_SIZE` can raise it).
 const MAX_VM_STACK_WORDS: u64 = 64 << 20;
@@ -736,14 +739,88 @@ impl<M: RemoteMemory> Walker<M> {
     }
 
     /// Returns the address of a class's `rb_classext_t`: behind a pointer
-    /// before Ruby 3.3, embedded after the `RClass` from 3.3.
+    /// before Ruby 3.2, embedded after the `RClass` from 3.2.
     fn classext(&self, class: u64) -> Option<u64> {
         let f = &self.layout.fields;
         match (f.class_ptr, f.class_embedded_classext) {
             (Some(ptr), _) => self.memory.read_u64(class.wrapping_add(ptr)).ok(),
             (None, Some(offset)) => Some(class.wrapping_add(offset)),
-            (None, None) => None,
+            // 3.2 has no struct for the pair and places the extension at
+            // `sizeof(struct RClass)`.
+            (None, None) => self
+                .layout
+                .sizes
+                .rclass
+                .map(|size| class.wrapping_add(size)),
         }
+    }
+
+    /// Looks up an instance variable of a class or module: in its `iv_tbl`
+    /// before 3.2, through its object shape in 3.2.
+    fn class_ivar(&self, class: u64, id: u64) -> Option<u64> {
+        if self.layout.fields.vm_shape_list.is_some() {
+            return self.shape_class_ivar(class, id);
+        }
+        Objects::new(&self.memory, self.layout)
+            .class_ivar(class, id)
+            .ok()?
+    }
+
+    /// Finds a class instance variable as 3.2's `rb_ivar_lookup` does. The
+    /// top bits of the class's flags hold its shape id. Each shape from
+    /// there back to the root adds one variable, `edge_name`, whose value
+    /// is at index `next_iv_index - 1` of the class's `iv_ptr` array.
+    fn shape_class_ivar(&self, class: u64, id: u64) -> Option<u64> {
+        let f = &self.layout.fields;
+        let c = &self.layout.constants;
+        let list_offset = f.vm_shape_list?;
+        let (edge_name, next_iv_index) = (f.shape_edge_name?, f.shape_next_iv_index?);
+        let (shape_type, parent_id) = (f.shape_type?, f.shape_parent_id?);
+        let shape_size = self.layout.sizes.rb_shape_t?;
+        // Only where the flags hold the shape id are shape ids and
+        // indexes u32, as read below.
+        if c.SHAPE_IN_BASIC_FLAGS != Some(1) || shape_size == 0 || shape_size > 256 {
+            return None;
+        }
+        let (shift, mask, invalid) = (c.SHAPE_FLAG_SHIFT?, c.SHAPE_MASK?, c.INVALID_SHAPE_ID?);
+
+        let flags = Objects::new(&self.memory, self.layout).flags(class).ok()?;
+        let mut shape_id = (flags >> shift) & mask;
+        if Some(shape_id) == c.OBJ_TOO_COMPLEX_SHAPE_ID {
+            return None;
+        }
+        let vm = self.vm().ok()?;
+        let list = self.memory.read_u64(vm.wrapping_add(list_offset)).ok()?;
+        for _ in 0..MAX_SHAPE_CHAIN {
+            let shape = list.wrapping_add(shape_id.wrapping_mul(shape_size));
+            let bytes = self.memory.read_vec(shape, shape_size as usize).ok()?;
+            let parent = u32_at(&bytes, parent_id) as u64;
+            if parent == invalid {
+                // The root shape adds no variable.
+                return None;
+            }
+            if u64_at(&bytes, edge_name) == id {
+                let kind = *bytes.get(shape_type as usize)? as u64;
+                let next = u32_at(&bytes, next_iv_index) as u64;
+                if Some(kind) != c.SHAPE_IVAR || next == 0 {
+                    return None;
+                }
+                let ext = self.classext(class)?;
+                let values = self
+                    .memory
+                    .read_u64(ext.wrapping_add(f.classext_iv_ptr?))
+                    .ok()?;
+                if values == 0 {
+                    return None;
+                }
+                return self
+                    .memory
+                    .read_u64(values.wrapping_add((next - 1) * 8))
+                    .ok();
+            }
+            shape_id = parent;
+        }
+        None
     }
 
     /// Returns the object a singleton class is attached to: a hidden
@@ -755,9 +832,7 @@ impl<M: RemoteMemory> Walker<M> {
             return self.memory.read_u64(ext.wrapping_add(offset)).ok();
         }
         let id = self.layout.constants.id__attached__?;
-        Objects::new(&self.memory, self.layout)
-            .class_ivar(singleton, id)
-            .ok()?
+        self.class_ivar(singleton, id)
     }
 
     /// Returns the name of a class or module, cached by address.
@@ -785,7 +860,7 @@ impl<M: RemoteMemory> Walker<M> {
             let Some(id) = self.symbols.find_id(&objects, key) else {
                 continue;
             };
-            if let Ok(Some(path)) = objects.class_ivar(class, id) {
+            if let Some(path) = self.class_ivar(class, id) {
                 if let Ok(name) = objects.string(path) {
                     return Some(name);
                 }
@@ -854,4 +929,102 @@ struct Env {
 enum FrameOrigin {
     Ruby { path_function: u32 },
     C,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::ReplayMemory;
+    use crate::ruby::layout::{find, Version};
+
+    fn put_u64(bytes: &mut [u8], offset: u64, value: u64) {
+        let at = offset as usize;
+        bytes[at..at + 8].copy_from_slice(&value.to_le_bytes());
+    }
+
+    fn put_u32(bytes: &mut [u8], offset: u64, value: u32) {
+        let at = offset as usize;
+        bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    }
+
+    /// Builds a 3.2 VM whose class at `CLASS` has the shape chain
+    /// root <- `@first` (index 0) <- `@second` (index 1).
+    fn shaped_class_walker(shape_id_of_class: u64) -> Walker<ReplayMemory> {
+        const VM_PTR: u64 = 0x1000;
+        const VM: u64 = 0x10000;
+        const SHAPES: u64 = 0x20000;
+        const VALUES: u64 = 0x40000;
+        let layout = find(Version(3, 2, 11)).expect("3.2.11 is in the table");
+        let f = &layout.fields;
+        let c = &layout.constants;
+        let shape_size = layout.sizes.rb_shape_t.unwrap();
+        let rclass = layout.sizes.rclass.unwrap();
+        let mut memory = ReplayMemory::default();
+        memory.insert(VM_PTR, VM.to_le_bytes().to_vec());
+
+        let mut vm = vec![0u8; (f.vm_shape_list.unwrap() + 8) as usize];
+        put_u64(&mut vm, f.vm_shape_list.unwrap(), SHAPES);
+        memory.insert(VM, vm);
+
+        let mut shapes = vec![0u8; (shape_size * 3) as usize];
+        let invalid = c.INVALID_SHAPE_ID.unwrap() as u32;
+        let ivar = c.SHAPE_IVAR.unwrap() as u8;
+        // (edge name, next_iv_index, type, parent id) of shapes 0, 1, 2.
+        let chain = [
+            (0, 0, 0, invalid),
+            (FIRST_ID, 1, ivar, 0),
+            (SECOND_ID, 2, ivar, 1),
+        ];
+        for (index, (edge, next, kind, parent)) in chain.into_iter().enumerate() {
+            let base = index as u64 * shape_size;
+            put_u64(&mut shapes, base + f.shape_edge_name.unwrap(), edge);
+            put_u32(&mut shapes, base + f.shape_next_iv_index.unwrap(), next);
+            shapes[(base + f.shape_type.unwrap()) as usize] = kind;
+            put_u32(&mut shapes, base + f.shape_parent_id.unwrap(), parent);
+        }
+        memory.insert(SHAPES, shapes);
+
+        let iv_ptr = rclass + f.classext_iv_ptr.unwrap();
+        let mut class = vec![0u8; (iv_ptr + 8) as usize];
+        let flags = c.RUBY_T_CLASS | (shape_id_of_class << c.SHAPE_FLAG_SHIFT.unwrap());
+        put_u64(&mut class, f.basic_flags, flags);
+        put_u64(&mut class, iv_ptr, VALUES);
+        memory.insert(CLASS, class);
+
+        let mut values = Vec::new();
+        values.extend_from_slice(&FIRST_VALUE.to_le_bytes());
+        values.extend_from_slice(&SECOND_VALUE.to_le_bytes());
+        memory.insert(VALUES, values);
+        Walker::new(memory, layout, VM_PTR, None)
+    }
+
+    const CLASS: u64 = 0x30000;
+    const FIRST_ID: u64 = 0x2a01;
+    const SECOND_ID: u64 = 0x2b01;
+    const FIRST_VALUE: u64 = 0x5550;
+    const SECOND_VALUE: u64 = 0x6660;
+
+    #[test]
+    fn shape_ivar_follows_chain() {
+        let walker = shaped_class_walker(2);
+        assert_eq!(walker.class_ivar(CLASS, SECOND_ID), Some(SECOND_VALUE));
+        assert_eq!(walker.class_ivar(CLASS, FIRST_ID), Some(FIRST_VALUE));
+        assert_eq!(walker.class_ivar(CLASS, 0x2c01), None);
+    }
+
+    #[test]
+    fn shape_ivar_stops_at_class_shape() {
+        // A class whose shape has only `@first` does not see `@second`.
+        let walker = shaped_class_walker(1);
+        assert_eq!(walker.class_ivar(CLASS, FIRST_ID), Some(FIRST_VALUE));
+        assert_eq!(walker.class_ivar(CLASS, SECOND_ID), None);
+    }
+
+    #[test]
+    fn shape_ivar_skips_too_complex() {
+        let layout = find(Version(3, 2, 11)).expect("3.2.11 is in the table");
+        let too_complex = layout.constants.OBJ_TOO_COMPLEX_SHAPE_ID.unwrap();
+        let walker = shaped_class_walker(too_complex);
+        assert_eq!(walker.class_ivar(CLASS, FIRST_ID), None);
+    }
 }
