@@ -4,7 +4,8 @@
 
 use std::io;
 
-/// An error from opening or sampling a Ruby process.
+/// An error from opening or sampling a Ruby process, or reading its core
+/// file.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no process with pid {pid}")]
@@ -27,6 +28,15 @@ pub enum Error {
 
     #[error("failed to read the Ruby VM of process {pid}: {reason}")]
     VmUnreadable { pid: i32, reason: String },
+
+    #[error("{path} is not a usable core file: {reason}")]
+    InvalidCore { path: String, reason: String },
+
+    #[error("core file {path}: {reason}")]
+    CoreNotRuby { path: String, reason: String },
+
+    #[error("failed to read the Ruby VM from core file {path}: {reason}")]
+    CoreVmUnreadable { path: String, reason: String },
 
     #[error("{context}: {source}")]
     Io {
@@ -58,6 +68,9 @@ impl Error {
             Error::ProcessExited { .. } => "ERR_PROCESS_EXITED",
             Error::InvalidArgument(_) => "ERR_INVALID_ARGUMENT",
             Error::VmUnreadable { .. } => "ERR_VM_UNREADABLE",
+            Error::InvalidCore { .. } => "ERR_INVALID_CORE",
+            Error::CoreNotRuby { .. } => "ERR_NOT_RUBY",
+            Error::CoreVmUnreadable { .. } => "ERR_VM_UNREADABLE",
             Error::Io { .. } => "ERR_IO",
         }
     }
@@ -85,6 +98,27 @@ impl Error {
                 "The process may still be starting; try again in a second. If \
                  it persists, the Ruby build may use a layout rbprof does not \
                  know: try --force-version."
+                    .into(),
+            ),
+            Error::InvalidCore { .. } => Some(
+                "rbprof reads ELF core files of x86_64 Linux processes, as \
+                 `gcore PID` or the kernel write them. A core cut short by a \
+                 full disk or an interrupted copy cannot be read: write or \
+                 copy it again."
+                    .into(),
+            ),
+            Error::CoreNotRuby { .. } => Some(
+                "If the process ran Ruby, the file that contains its VM \
+                 (libruby or the ruby executable) may be missing on this \
+                 machine: pass that exact file with --binary PATH."
+                    .into(),
+            ),
+            Error::CoreVmUnreadable { .. } => Some(
+                "Check that the Ruby binary (the file recorded in the core, or \
+                 --binary) is the exact build the process ran, and that the \
+                 core contains the process's anonymous memory, as gcore writes \
+                 it. For a build whose layout rbprof does not know, try \
+                 --force-version."
                     .into(),
             ),
             _ => None,

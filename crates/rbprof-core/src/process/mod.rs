@@ -1,6 +1,7 @@
 //! Facts the kernel reports about a process: its mappings, the file that contains
 //! the Ruby VM, its threads and their scheduling states.
 
+pub mod core;
 pub mod elf;
 pub mod maps;
 
@@ -59,16 +60,75 @@ pub fn read_maps(pid: i32) -> Result<Vec<Mapping>> {
     Ok(maps::parse_maps(&text))
 }
 
+/// What opening a Ruby target needs to know besides its memory: its pid
+/// and threads, its mappings and the files behind them. A live process
+/// provides them from `/proc`, a core file from its notes.
+pub trait ProcessView {
+    fn pid(&self) -> i32;
+
+    fn mappings(&self) -> &[Mapping];
+
+    /// Returns the path of the main executable in the target's file system,
+    /// when it is known.
+    fn executable(&self) -> Result<Option<String>>;
+
+    /// Opens and parses a mapped file, whose mappings are `own`. The error
+    /// is the reason, for a message that lists every file tried.
+    fn open_elf(&self, path: &str, own: &[&Mapping]) -> Result<ElfImage, String>;
+
+    /// Lists the kernel ids of the target's threads.
+    fn thread_ids(&self) -> Vec<i32>;
+}
+
+/// A running process, seen through `/proc/PID`.
+pub struct LiveProcess {
+    pid: i32,
+    mappings: Vec<Mapping>,
+}
+
+impl LiveProcess {
+    /// Reads the process's memory map.
+    pub fn new(pid: i32) -> Result<LiveProcess> {
+        Ok(LiveProcess {
+            pid,
+            mappings: read_maps(pid)?,
+        })
+    }
+}
+
+impl ProcessView for LiveProcess {
+    fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    fn mappings(&self) -> &[Mapping] {
+        &self.mappings
+    }
+
+    fn executable(&self) -> Result<Option<String>> {
+        let pid = self.pid;
+        std::fs::read_link(format!("/proc/{pid}/exe"))
+            .map(|p| {
+                let path = p.to_string_lossy();
+                Some(path.trim_end_matches(" (deleted)").to_string())
+            })
+            .map_err(|e| permission_or_io(pid, "reading the executable path", e))
+    }
+
+    fn open_elf(&self, path: &str, own: &[&Mapping]) -> Result<ElfImage, String> {
+        open_mapped_file(self.pid, path, own)
+    }
+
+    fn thread_ids(&self) -> Vec<i32> {
+        task_ids(self.pid)
+    }
+}
+
 /// Finds and parses the file holding the Ruby VM: a mapped libruby if
 /// there is one, else the main executable when it exports `ruby_version`.
-pub fn find_ruby_binary(pid: i32, mappings: &[Mapping]) -> Result<RubyBinary> {
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-        .map(|p| {
-            p.to_string_lossy()
-                .trim_end_matches(" (deleted)")
-                .to_string()
-        })
-        .map_err(|e| permission_or_io(pid, "reading the executable path", e))?;
+pub fn find_ruby_binary(view: &impl ProcessView) -> Result<RubyBinary> {
+    let mappings = view.mappings();
+    let exe = view.executable()?;
 
     let mut candidates: Vec<String> = Vec::new();
     for mapping in mappings {
@@ -78,7 +138,11 @@ pub fn find_ruby_binary(pid: i32, mappings: &[Mapping]) -> Result<RubyBinary> {
             }
         }
     }
-    candidates.push(exe.clone());
+    if let Some(exe) = &exe {
+        if !candidates.contains(exe) {
+            candidates.push(exe.clone());
+        }
+    }
 
     let mut tried = Vec::new();
     for path in candidates {
@@ -89,7 +153,7 @@ pub fn find_ruby_binary(pid: i32, mappings: &[Mapping]) -> Result<RubyBinary> {
         if own.is_empty() {
             continue;
         }
-        let image = match open_mapped_file(pid, &path, &own) {
+        let image = match view.open_elf(&path, &own) {
             Ok(image) => image,
             Err(reason) => {
                 tried.push(format!("{path}: {reason}"));
@@ -106,12 +170,15 @@ pub fn find_ruby_binary(pid: i32, mappings: &[Mapping]) -> Result<RubyBinary> {
         };
         return Ok(RubyBinary { path, image, bias });
     }
-    let reason = if tried.is_empty() {
-        format!("neither {exe} nor a mapped libruby contains the Ruby VM")
-    } else {
-        format!("no Ruby VM found in {}", tried.join("; "))
+    let reason = match (tried.is_empty(), exe) {
+        (false, _) => format!("no Ruby VM found in {}", tried.join("; ")),
+        (true, Some(exe)) => format!("neither {exe} nor a mapped libruby contains the Ruby VM"),
+        (true, None) => "no libruby is mapped and the executable is unknown".into(),
     };
-    Err(Error::NotRuby { pid, reason })
+    Err(Error::NotRuby {
+        pid: view.pid(),
+        reason,
+    })
 }
 
 /// Opens a mapped file through the target's root, so files inside a

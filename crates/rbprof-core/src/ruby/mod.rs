@@ -7,20 +7,24 @@ pub mod objects;
 pub mod symbols;
 pub mod walker;
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::memory::{MemoryError, ProcessMemory, RemoteMemory};
-use crate::process::{self, RubyBinary};
+use crate::memory::{CoreFile, CoreMemory, MemoryError, ProcessMemory, RemoteMemory};
+use crate::process::core::CoreView;
+use crate::process::{self, LiveProcess, ProcessView, RubyBinary};
+use crate::sample::ThreadState;
 use layout::{Layout, Version};
-use walker::Walker;
+use walker::{RubyThread, Walker};
 
 /// How long `open` waits for a process that is still starting (its VM not
 /// set up yet, or caught in the middle of exec).
 const STARTUP_WAIT: Duration = Duration::from_secs(2);
 
-/// A Ruby process ready to be sampled.
-pub struct RubyProcess {
+/// A Ruby process ready to be sampled, or to be read from its core file.
+pub struct RubyProcess<M: RemoteMemory = ProcessMemory> {
     pub pid: i32,
     pub version: String,
     pub layout: &'static Layout,
@@ -29,7 +33,7 @@ pub struct RubyProcess {
     pub vm_ptr_address: u64,
     /// Address of the VM's global symbol table, where it was found.
     pub symbol_table: Option<u64>,
-    pub walker: Walker<ProcessMemory>,
+    pub walker: Walker<M>,
     /// Things the user should know, such as an unverified layout.
     pub warnings: Vec<String>,
 }
@@ -66,8 +70,9 @@ const PTHREAD_TID_OFFSETS: [u64; 1] = [0x2d0];
 /// Finds where glibc keeps kernel thread ids, for Rubies that do not
 /// record them: an offset is accepted when every Ruby thread's id is one of
 /// the process's tasks and the main thread's id is the pid.
-fn find_pthread_tid(pid: i32, walker: &mut Walker<ProcessMemory>) -> bool {
-    let tasks = process::task_ids(pid);
+fn find_pthread_tid<M: RemoteMemory>(view: &impl ProcessView, walker: &mut Walker<M>) -> bool {
+    let pid = view.pid();
+    let tasks = view.thread_ids();
     for offset in PTHREAD_TID_OFFSETS {
         walker.set_pthread_tid_offset(Some(offset));
         let Ok(threads) = walker.threads() else {
@@ -135,9 +140,68 @@ impl RubyProcess {
     }
 
     fn try_open(pid: i32, force_version: Option<&str>) -> Result<RubyProcess> {
-        let mappings = process::read_maps(pid)?;
-        let binary = process::find_ruby_binary(pid, &mappings)?;
-        let memory = ProcessMemory::new(pid);
+        let view = LiveProcess::new(pid)?;
+        Self::open_view(ProcessMemory::new(pid), &view, force_version)
+    }
+
+    /// Classifies a thread from the kernel's view (on a CPU or not) and
+    /// Ruby's (runnable or sleeping).
+    pub fn thread_state(&self, thread: &RubyThread) -> ThreadState {
+        let runnable = self.layout.constants.THREAD_RUNNABLE;
+        let on_cpu = if thread.tid > 0 {
+            process::task_state(self.pid, thread.tid).map(|s| s.on_cpu())
+        } else {
+            None
+        };
+        match on_cpu {
+            Some(true) => ThreadState::Running,
+            // Without a kernel thread id, the GVL holder is the best guess of
+            // the thread on a CPU.
+            None if thread.holds_gvl => ThreadState::Running,
+            _ if thread.status as u64 == runnable && !thread.holds_gvl => {
+                ThreadState::WaitingForGvl
+            }
+            _ => ThreadState::Blocked,
+        }
+    }
+}
+
+impl RubyProcess<CoreMemory> {
+    /// Opens the process recorded in an ELF core file. With `binary`, that
+    /// file supplies the symbols and the undumped bytes of the Ruby binary
+    /// recorded in the core, which may not exist on this machine.
+    pub fn open_core(
+        core: &Path,
+        binary: Option<&Path>,
+        force_version: Option<&str>,
+    ) -> Result<RubyProcess<CoreMemory>> {
+        let path = core.display().to_string();
+        let core = CoreFile::open(core).map_err(|reason| Error::InvalidCore {
+            path: path.clone(),
+            reason,
+        })?;
+        let view = CoreView::new(Arc::new(core), binary);
+        // The shared opener names the pid in its errors, but a core file is
+        // named by its path.
+        Self::open_view(view.memory(), &view, force_version).map_err(|error| match error {
+            Error::NotRuby { reason, .. } => Error::CoreNotRuby { path, reason },
+            Error::VmUnreadable { reason, .. } => Error::CoreVmUnreadable { path, reason },
+            other => other,
+        })
+    }
+}
+
+impl<M: RemoteMemory> RubyProcess<M> {
+    /// Finds the VM through `view` and `memory`, picks the layout of its
+    /// version, and checks that the layout reads a consistent thread list.
+    /// Live processes and core files share this path.
+    pub fn open_view(
+        memory: M,
+        view: &impl ProcessView,
+        force_version: Option<&str>,
+    ) -> Result<RubyProcess<M>> {
+        let pid = view.pid();
+        let binary = process::find_ruby_binary(view)?;
         let version = read_version(&memory, &binary).map_err(|e| memory_error(pid, e))?;
         let (layout, warnings) = choose_layout(&version, force_version)?;
 
@@ -163,7 +227,7 @@ impl RubyProcess {
             );
         }
 
-        if walker.needs_pthread_tid() && !find_pthread_tid(pid, &mut walker) {
+        if walker.needs_pthread_tid() && !find_pthread_tid(view, &mut walker) {
             warnings.push(
                 "kernel thread ids are unknown for this Ruby, so a thread counts \
                  as on a CPU only while it holds the GVL"

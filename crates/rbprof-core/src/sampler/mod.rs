@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::process;
-use crate::ruby::walker::{RubyThread, WalkError};
+use crate::ruby::walker::WalkError;
 use crate::ruby::RubyProcess;
 use crate::sample::{Batch, EndReason, Interner, Sample, Stats, ThreadInfo, ThreadState};
 
@@ -244,7 +244,7 @@ impl Recorder {
         };
         let mut failed = false;
         for thread in threads {
-            let state = thread_state(pid, &thread, self.process.layout.constants.THREAD_RUNNABLE);
+            let state = self.process.thread_state(&thread);
             if !self.options.idle && state != ThreadState::Running {
                 continue;
             }
@@ -322,24 +322,6 @@ impl Recorder {
         }
         drop(pending);
         shared.ready.notify_all();
-    }
-}
-
-/// Classifies a thread from the kernel's view (on a CPU or not) and
-/// Ruby's (runnable or sleeping).
-fn thread_state(pid: i32, thread: &RubyThread, runnable: u64) -> ThreadState {
-    let on_cpu = if thread.tid > 0 {
-        process::task_state(pid, thread.tid).map(|s| s.on_cpu())
-    } else {
-        None
-    };
-    match on_cpu {
-        Some(true) => ThreadState::Running,
-        // Without a kernel thread id, the GVL holder is the best guess of
-        // the thread on a CPU.
-        None if thread.holds_gvl => ThreadState::Running,
-        _ if thread.status as u64 == runnable && !thread.holds_gvl => ThreadState::WaitingForGvl,
-        _ => ThreadState::Blocked,
     }
 }
 
