@@ -205,6 +205,12 @@ export interface StackFormatOptions {
   readonly lines?: boolean;
 }
 
+/** Options of `Profile.toFlamegraphSvg()`. */
+export interface FlamegraphOptions extends StackFormatOptions {
+  /** The heading of the graph; `Process PID (Ruby VERSION)` when absent. */
+  readonly title?: string;
+}
+
 /**
  * The thread-samples of one recording, or of its first part while it still
  * runs, counted per distinct thread, state and stack, and the views
@@ -244,6 +250,31 @@ export declare class Profile {
    * frames `name - path`, outermost first, for inferno, flamegraph.pl and
    * speedscope. Threads are merged and lines sorted. */
   toCollapsed(options?: StackFormatOptions): string;
+  /** Draws the folded stacks as an interactive SVG flame graph with
+   * inferno: searchable, with colors derived from the frame names. */
+  toFlamegraphSvg(options?: FlamegraphOptions): string;
+}
+
+/** The profile of a raw recording and the problems found in the file. */
+export interface RawRecording {
+  readonly path: string;
+  /** The samples of every intact record. */
+  readonly profile: Profile;
+  /** When sampling started; absent when the header is cut short. */
+  readonly startTime?: Date;
+  /** Samples per second that were requested; absent when the header is
+   * cut short. */
+  readonly rateHz?: number;
+  /** Problems of the file such as a cut-short end, one sentence each.
+   * The sampler's own warnings are in `profile.warnings`. */
+  readonly warnings: readonly string[];
+  /** Bytes at the end of the file that were not a whole record. */
+  readonly droppedBytes: number;
+  /** Records dropped: 1 when the file ends inside a record, else 0. */
+  readonly droppedRecords: number;
+  /** True when the file ends with the record that a finished recording
+   * writes last. */
+  readonly complete: boolean;
 }
 
 /** A range of Ruby releases that share one set of struct layouts. */

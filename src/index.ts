@@ -12,6 +12,7 @@ export type { SummaryOptions } from './formats/summary';
 export type { StackFormatOptions } from './formats/collapsed';
 export {
   InvalidArgumentError,
+export type { FlamegraphOptions } from './formats/flamegraph';
   NoSuchProcessError,
   NotRubyError,
   PermissionDeniedError,

@@ -171,3 +171,31 @@ test('registry passes options through', (t) => {
     profile.toCollapsed({ lines: true }),
   );
 });
+
+test('flamegraph shows frames and search', (t) => {
+  const svg = fixedProfile().toFlamegraphSvg();
+  t.true(svg.startsWith('<?xml'));
+  t.true(svg.includes('Object#alpha - /app/lib/work.rb'));
+  t.true(svg.includes('block in Worker#run - /app/lib/worker.rb'));
+  t.true(svg.includes('&lt;main&gt; - /app/main.rb'));
+  t.true(svg.includes('Version#&lt;=&gt; - /app/lib/version &amp; more.rb'));
+  t.true(svg.includes('id="search"'));
+  t.true(svg.includes('Process 4242 (Ruby 3.1.2)'));
+  t.true(svg.includes(`all (${FIXED_RUNNING_SAMPLES} samples, 100%)`));
+});
+
+test('flamegraph takes title and states', (t) => {
+  const svg = fixedProfile().toFlamegraphSvg({
+    title: 'Checkout <staging>',
+    states: ['running', 'waiting_gvl', 'blocked'],
+  });
+  t.true(svg.includes('Checkout &lt;staging&gt;'));
+  t.true(svg.includes(`all (${FIXED_ALL_SAMPLES} samples, 100%)`));
+  t.true(svg.includes('Kernel#sleep - unknown'));
+});
+
+test('flamegraph of no samples', (t) => {
+  const svg = fixedProfile().toFlamegraphSvg({ states: [] });
+  t.true(svg.includes('No samples in this profile.'));
+  t.true(svg.includes('Process 4242 (Ruby 3.1.2)'));
+});

@@ -39,6 +39,7 @@ export type TypesMatch = Assert<
   | Same<Declared.RowsOptions, Implementation.RowsOptions>
   | Same<Declared.SummaryOptions, Implementation.SummaryOptions>
   | Same<Declared.StackFormatOptions, Implementation.StackFormatOptions>
+  | Same<Declared.FlamegraphOptions, Implementation.FlamegraphOptions>
   | Same<Declared.ErrorCode, Implementation.ErrorCode>
   | Same<Declared.RbprofErrorOptions, Implementation.RbprofErrorOptions>
   | Same<Declared.VersionRange, Implementation.VersionRange>

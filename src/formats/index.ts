@@ -4,10 +4,12 @@
 import { InvalidArgumentError } from '../errors';
 import type { Profile } from '../profile/profile';
 import type { StackFormatOptions } from './collapsed';
+import type { FlamegraphOptions } from './flamegraph';
 import type { SummaryOptions } from './summary';
 
 /** Options of `renderProfile()`. Each format reads the options it has. */
-export interface RenderOptions extends SummaryOptions, StackFormatOptions {}
+export interface RenderOptions
+  extends SummaryOptions, StackFormatOptions, FlamegraphOptions {}
 
 /** A format's description, file name extension, kind and renderer. */
 export interface FormatInfo {
@@ -43,6 +45,12 @@ const FORMATS = {
     extension: '.folded',
     binary: false,
     render: (profile, options) => profile.toCollapsed(options),
+  },
+  flamegraph: {
+    description: 'an interactive SVG flame graph, searchable, drawn by inferno',
+    extension: '.svg',
+    binary: false,
+    render: (profile, options) => profile.toFlamegraphSvg(options),
   },
 } satisfies Record<string, FormatInfo>;
 

@@ -1,4 +1,8 @@
 import { formatCollapsed, type StackFormatOptions } from '../formats/collapsed';
+import {
+  renderFlamegraphSvg,
+  type FlamegraphOptions,
+} from '../formats/flamegraph';
 import { formatSummary, type SummaryOptions } from '../formats/summary';
 import type {
   Frame,
@@ -165,6 +169,15 @@ export class Profile {
    */
   toCollapsed(options: StackFormatOptions = {}): string {
     return formatCollapsed(this.stacks(), options);
+  }
+
+  /**
+   * Draws the folded stacks as an SVG flame graph with inferno: one box
+   * per frame as in `toCollapsed()`, searchable, with colors derived from
+   * the frame names so that equal profiles give equal SVGs.
+   */
+  toFlamegraphSvg(options: FlamegraphOptions = {}): string {
+    return renderFlamegraphSvg(this, options);
   }
 }
 

@@ -17,6 +17,7 @@
 
 pub mod error;
 pub mod fixture;
+pub mod flamegraph;
 pub mod memory;
 pub mod process;
 pub mod ruby;

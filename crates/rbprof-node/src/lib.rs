@@ -11,6 +11,8 @@ use napi_derive::napi;
 use rbprof_core::ruby::layout;
 use rbprof_core::{Batch, EndReason, Sampler, SamplerOptions, ThreadState};
 
+mod flamegraph;
+
 /// Options of `NativeSampler.start`.
 #[napi(object)]
 pub struct StartOptions {
