@@ -277,6 +277,38 @@ export interface RawRecording {
   readonly complete: boolean;
 }
 
+/** The profile of a raw recording and the problems found in the file. */
+export interface RawRecording {
+  readonly path: string;
+  /** The samples of every intact record. */
+  readonly profile: Profile;
+  /** When sampling started; absent when the header is cut short. */
+  readonly startTime?: Date;
+  /** Samples per second that were requested; absent when the header is
+   * cut short. */
+  readonly rateHz?: number;
+  /** Problems of the file such as a cut-short end, one sentence each.
+   * The sampler's own warnings are in `profile.warnings`. */
+  readonly warnings: readonly string[];
+  /** Bytes at the end of the file that were not a whole record. */
+  readonly droppedBytes: number;
+  /** Records dropped: 1 when the file ends inside a record, else 0. */
+  readonly droppedRecords: number;
+  /** True when the file ends with the record that a finished recording
+   * writes last. */
+  readonly complete: boolean;
+}
+
+/**
+ * Reads a raw recording that `rbprof record` wrote and returns its
+ * profile. A file cut short at any byte still reads: every whole record
+ * is used, and `warnings` lists what was dropped. Rejects with an
+ * `InvalidRecordingError` that names the file and the byte offset when
+ * the file is not a raw recording or a whole record in it is invalid,
+ * and with a `FileAccessError` when it cannot be read.
+ */
+export declare function readRecording(path: string): Promise<RawRecording>;
+
 /** A range of Ruby releases that share one set of struct layouts. */
 export interface VersionRange {
   /** First release of the range, such as `3.1.0`. */
@@ -306,7 +338,9 @@ export type ErrorCode =
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_VM_UNREADABLE'
   | 'ERR_SAMPLING_FAILED'
-  | 'ERR_IO';
+  | 'ERR_IO'
+  | 'ERR_FILE_ACCESS'
+  | 'ERR_INVALID_RECORDING';
 
 export interface RbprofErrorOptions {
   hint?: string;
@@ -362,4 +396,28 @@ export declare class SamplingFailedError extends RbprofError {
   /** The samples taken until the failure. */
   readonly profile: Profile;
   constructor(message: string, profile: Profile, options?: RbprofErrorOptions);
+}
+
+/** A file that rbprof reads or writes cannot be opened, read or written. */
+export declare class FileAccessError extends RbprofError {
+  /** The file, as given. */
+  readonly path: string;
+  constructor(message: string, path: string, options?: RbprofErrorOptions);
+}
+
+/**
+ * A file is not a raw recording, or one of its whole records is invalid.
+ * A recording that is only cut short is not an error.
+ */
+export declare class InvalidRecordingError extends RbprofError {
+  /** The file, as given. */
+  readonly path: string;
+  /** The byte offset of the invalid record in the file. */
+  readonly offset: number;
+  constructor(
+    message: string,
+    path: string,
+    offset: number,
+    options?: RbprofErrorOptions,
+  );
 }

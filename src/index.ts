@@ -5,13 +5,17 @@ export type { RecordOptions, Recording } from './record';
 export { Profile } from './profile/profile';
 export type { ProfileStats } from './profile/profile';
 export type { RowsOptions, SummaryRow } from './profile/rows';
+export { readRecording } from './recording/reader';
+export type { RawRecording } from './recording/reader';
 export { supportedVersions } from './versions';
 export type { VersionRange } from './versions';
 export { formatSummary } from './formats/summary';
 export type { SummaryOptions } from './formats/summary';
 export type { StackFormatOptions } from './formats/collapsed';
 export {
+  FileAccessError,
   InvalidArgumentError,
+  InvalidRecordingError,
 export type { FlamegraphOptions } from './formats/flamegraph';
   NoSuchProcessError,
   NotRubyError,
