@@ -277,28 +277,6 @@ export interface RawRecording {
   readonly complete: boolean;
 }
 
-/** The profile of a raw recording and the problems found in the file. */
-export interface RawRecording {
-  readonly path: string;
-  /** The samples of every intact record. */
-  readonly profile: Profile;
-  /** When sampling started; absent when the header is cut short. */
-  readonly startTime?: Date;
-  /** Samples per second that were requested; absent when the header is
-   * cut short. */
-  readonly rateHz?: number;
-  /** Problems of the file such as a cut-short end, one sentence each.
-   * The sampler's own warnings are in `profile.warnings`. */
-  readonly warnings: readonly string[];
-  /** Bytes at the end of the file that were not a whole record. */
-  readonly droppedBytes: number;
-  /** Records dropped: 1 when the file ends inside a record, else 0. */
-  readonly droppedRecords: number;
-  /** True when the file ends with the record that a finished recording
-   * writes last. */
-  readonly complete: boolean;
-}
-
 /**
  * Reads a raw recording that `rbprof record` wrote and returns its
  * profile. A file cut short at any byte still reads: every whole record

@@ -12,11 +12,11 @@ export type { VersionRange } from './versions';
 export { formatSummary } from './formats/summary';
 export type { SummaryOptions } from './formats/summary';
 export type { StackFormatOptions } from './formats/collapsed';
+export type { FlamegraphOptions } from './formats/flamegraph';
 export {
   FileAccessError,
   InvalidArgumentError,
   InvalidRecordingError,
-export type { FlamegraphOptions } from './formats/flamegraph';
   NoSuchProcessError,
   NotRubyError,
   PermissionDeniedError,
