@@ -211,6 +211,51 @@ export interface FlamegraphOptions extends StackFormatOptions {
   readonly title?: string;
 }
 
+/** Options of `Profile.toPprof()`. */
+export interface PprofOptions {
+  /** Thread states whose samples count; only `running` by default. With
+   * `running` alone the time is `cpu`, otherwise `wall`. */
+  readonly states?: readonly ThreadState[];
+}
+
+/** Options of `Profile.toCallgrind()`. */
+export type CallgrindOptions = Pick<StackFormatOptions, 'states'>;
+
+/** A frame that speedscope samples refer to by its index in
+ * `shared.frames`. */
+export interface SpeedscopeFrame {
+  readonly name: string;
+  readonly file?: string;
+  /** Set when the frames are per line (`lines: true`). */
+  readonly line?: number;
+}
+
+/** The samples of one thread, in speedscope's `sampled` profile type. */
+export interface SpeedscopeSampledProfile {
+  readonly type: 'sampled';
+  readonly name: string;
+  /** `nanoseconds` when the sampling rate is known; otherwise `none`, and
+   * each weight is a count of samples. */
+  readonly unit: 'nanoseconds' | 'none';
+  readonly startValue: number;
+  readonly endValue: number;
+  /** Stacks as indexes into `shared.frames`, outermost first. */
+  readonly samples: number[][];
+  /** The weight of each stack in `samples`, in `unit`. */
+  readonly weights: number[];
+}
+
+/** A file in speedscope's format; `JSON.stringify()` it to save it. */
+export interface SpeedscopeFile {
+  readonly $schema: 'https://www.speedscope.app/file-format-schema.json';
+  readonly name: string;
+  readonly exporter: string;
+  /** The profile that speedscope shows first: the one with most samples. */
+  readonly activeProfileIndex: number;
+  readonly shared: { readonly frames: SpeedscopeFrame[] };
+  readonly profiles: SpeedscopeSampledProfile[];
+}
+
 /**
  * The thread-samples of one recording, or of its first part while it still
  * runs, counted per distinct thread, state and stack, and the views
@@ -253,6 +298,20 @@ export declare class Profile {
   /** Draws the folded stacks as an interactive SVG flame graph with
    * inferno: searchable, with colors derived from the frame names. */
   toFlamegraphSvg(options?: FlamegraphOptions): string;
+  /** Converts the profile to speedscope's file format: one sampled profile
+   * per thread, each distinct stack weighted by its samples times the
+   * sampling period in nanoseconds (or by its samples when the rate is not
+   * known). */
+  toSpeedscope(options?: StackFormatOptions): SpeedscopeFile;
+  /** Encodes the profile as gzipped pprof (profile.proto) shaped like a Go
+   * CPU profile, with sample types `samples/count` and `cpu/nanoseconds`
+   * (`wall/nanoseconds` when states other than `running` count) and the
+   * labels `pid`, `thread_id`, `thread_name` and `thread_state`. */
+  toPprof(options?: PprofOptions): Buffer;
+  /** Formats the profile for KCachegrind and callgrind_annotate: event
+   * `Samples`, self samples per line and the samples under each call
+   * site. */
+  toCallgrind(options?: CallgrindOptions): string;
 }
 
 /** The profile of a raw recording and the problems found in the file. */

@@ -13,6 +13,13 @@ export { formatSummary } from './formats/summary';
 export type { SummaryOptions } from './formats/summary';
 export type { StackFormatOptions } from './formats/collapsed';
 export type { FlamegraphOptions } from './formats/flamegraph';
+export type {
+  SpeedscopeFile,
+  SpeedscopeFrame,
+  SpeedscopeSampledProfile,
+} from './formats/speedscope';
+export type { PprofOptions } from './formats/pprof';
+export type { CallgrindOptions } from './formats/callgrind';
 export {
   FileAccessError,
   InvalidArgumentError,

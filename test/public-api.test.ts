@@ -40,6 +40,14 @@ export type TypesMatch = Assert<
   | Same<Declared.SummaryOptions, Implementation.SummaryOptions>
   | Same<Declared.StackFormatOptions, Implementation.StackFormatOptions>
   | Same<Declared.FlamegraphOptions, Implementation.FlamegraphOptions>
+  | Same<Declared.PprofOptions, Implementation.PprofOptions>
+  | Same<Declared.CallgrindOptions, Implementation.CallgrindOptions>
+  | Same<Declared.SpeedscopeFrame, Implementation.SpeedscopeFrame>
+  | Same<
+      Declared.SpeedscopeSampledProfile,
+      Implementation.SpeedscopeSampledProfile
+    >
+  | Same<Declared.SpeedscopeFile, Implementation.SpeedscopeFile>
   | Same<Declared.ErrorCode, Implementation.ErrorCode>
   | Same<Declared.RbprofErrorOptions, Implementation.RbprofErrorOptions>
   | Same<Declared.VersionRange, Implementation.VersionRange>

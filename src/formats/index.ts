@@ -52,6 +52,26 @@ const FORMATS = {
     binary: false,
     render: (profile, options) => profile.toFlamegraphSvg(options),
   },
+  speedscope: {
+    description: 'JSON for speedscope, one profile per thread',
+    extension: '.speedscope.json',
+    binary: false,
+    render: (profile, options) =>
+      `${JSON.stringify(profile.toSpeedscope(options))}\n`,
+  },
+  pprof: {
+    description:
+      'gzipped profile.proto for go tool pprof, like a Go CPU profile',
+    extension: '.pb.gz',
+    binary: true,
+    render: (profile, options) => profile.toPprof(options),
+  },
+  callgrind: {
+    description: 'callgrind profile for KCachegrind and callgrind_annotate',
+    extension: '.callgrind',
+    binary: false,
+    render: (profile, options) => profile.toCallgrind(options),
+  },
 } satisfies Record<string, FormatInfo>;
 
 /** The name of an output format. */

@@ -1,8 +1,11 @@
+import { formatCallgrind, type CallgrindOptions } from '../formats/callgrind';
 import { formatCollapsed, type StackFormatOptions } from '../formats/collapsed';
 import {
   renderFlamegraphSvg,
   type FlamegraphOptions,
 } from '../formats/flamegraph';
+import { toPprof, type PprofOptions } from '../formats/pprof';
+import { toSpeedscope, type SpeedscopeFile } from '../formats/speedscope';
 import { formatSummary, type SummaryOptions } from '../formats/summary';
 import type {
   Frame,
@@ -178,6 +181,34 @@ export class Profile {
    */
   toFlamegraphSvg(options: FlamegraphOptions = {}): string {
     return renderFlamegraphSvg(this, options);
+  }
+
+  /**
+   * Converts the profile to speedscope's JSON file format: one sampled
+   * profile per thread, weighted in nanoseconds of sampling period (or in
+   * samples when the rate is not known). See `toSpeedscope` in
+   * `formats/speedscope`.
+   */
+  toSpeedscope(options: StackFormatOptions = {}): SpeedscopeFile {
+    return toSpeedscope(this, options);
+  }
+
+  /**
+   * Encodes the profile as gzipped pprof (profile.proto), shaped like a Go
+   * CPU profile, for `go tool pprof`. See `encodePprof` in
+   * `formats/pprof`.
+   */
+  toPprof(options: PprofOptions = {}): Buffer {
+    return toPprof(this, options);
+  }
+
+  /**
+   * Formats the profile for KCachegrind and callgrind_annotate: self
+   * samples per line and the samples under each call site. See
+   * `formatCallgrind` in `formats/callgrind`.
+   */
+  toCallgrind(options: CallgrindOptions = {}): string {
+    return formatCallgrind(this, options);
   }
 }
 

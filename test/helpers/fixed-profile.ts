@@ -79,8 +79,14 @@ export function fixedProfile(): Profile {
   const functions = batch.functions.map((fn) =>
     C_FUNCTIONS.has(fn.id) ? { ...fn, kind: 'cfunc' } : fn,
   );
+  // The main thread's tid is the pid, as on Linux.
+  const threads = batch.threads.map((thread) => ({
+    ...thread,
+    pid: FIXED_TARGET.pid,
+    tid: FIXED_TARGET.pid + 8 * thread.id,
+  }));
   const data = new ProfileData();
-  data.add({ ...batch, functions });
+  data.add({ ...batch, functions, threads });
   return new Profile({
     target: FIXED_TARGET,
     data,

@@ -16,7 +16,7 @@ use crate::{Error, Result};
 /// Colors are derived from a hash of each frame's name, so the same input
 /// always gives the same SVG. Frame text that does not fit its box is cut
 /// on the right, because frames read `name - path` and the name matters
-/// most. Empty input gives an SVG that says there are no samples.
+/// most. Empty input gives an SVG with a note that there are no samples.
 ///
 /// # Errors
 ///
