@@ -28,7 +28,7 @@ let recorded: Promise<{ profile: Profile; pid: number }> | undefined;
 
 /**
  * Records the workload for 2 s, once for all tests of this file. The first
- * test that asks starts the workload, and its teardown kills it; the
+ * test to call it starts the workload, and its teardown kills it. The
  * others wait for the same recording.
  */
 function recording(
