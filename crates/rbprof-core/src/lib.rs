@@ -1,5 +1,7 @@
 //! rbprof-core reads the Ruby stacks of a running MRI process from outside
 //! it, with `process_vm_readv`, and samples them on a native thread.
+//! [`take_snapshot`] reads every thread's stack once, of a running process
+//! or of its ELF core file.
 //!
 //! ```no_run
 //! use rbprof_core::{Sampler, SamplerOptions};
@@ -23,9 +25,13 @@ pub mod process;
 pub mod ruby;
 pub mod sample;
 pub mod sampler;
+pub mod snapshot;
 
 pub use error::{Error, Result};
 pub use sample::{
     Batch, EndReason, Frame, FrameKind, Function, Sample, Stats, ThreadInfo, ThreadState,
 };
 pub use sampler::{Sampler, SamplerOptions, TargetInfo};
+pub use snapshot::{
+    take_snapshot, Snapshot, SnapshotFrame, SnapshotOptions, SnapshotTarget, ThreadSnapshot,
+};
