@@ -259,10 +259,14 @@ class RecordingReader {
       throw this.#invalid(offset, `a record after the ${last} record`);
     }
 
+    this.#parse(offset, () => this.#addRecord(line.toString()));
+  }
+
+  /** Parses a record after the header and adds it. Throws `RecordError`
+   * or `SyntaxError`. */
+  #addRecord(text: string): void {
     const batches = this.#batches!;
-    const record = this.#parse(offset, () =>
-      parseBodyRecord(line.toString(), this.#header!.states.length),
-    );
+    const record = parseBodyRecord(text, this.#header!.states.length);
     switch (record.type) {
       case 'function':
         batches.addFunction(record);
@@ -271,7 +275,7 @@ class RecordingReader {
         batches.addThread(record);
         break;
       case 'sample':
-        this.#parse(offset, () => batches.addSample(record));
+        batches.addSample(record);
         this.#lastTimeNs = Math.max(this.#lastTimeNs, record.time);
         break;
       case 'stats':
