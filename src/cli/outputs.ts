@@ -99,9 +99,11 @@ export function createCacheFolder(folder: CacheFolder): void {
     missing.unshift(dir);
   }
   try {
-    fs.mkdirSync(folder.path, { recursive: true });
-    if (folder.owner !== undefined) {
-      for (const dir of missing) {
+    // One level at a time, because a recursive mkdir reports ENOENT where
+    // the cause is EROFS or EACCES.
+    for (const dir of missing) {
+      fs.mkdirSync(dir);
+      if (folder.owner !== undefined) {
         fs.chownSync(dir, folder.owner.uid, folder.owner.gid);
       }
     }

@@ -63,23 +63,44 @@ export class RecordOutputs {
   constructor(recording: Recording, options: RecordOutputOptions) {
     this.#options = options;
     const stem = outputStem(new Date(), recording.target.pid);
-    const cache = this.#cacheFolderIfNeeded(options);
+    const profileInCache =
+      options.format !== undefined && options.file === undefined;
+    const rawInCache = options.raw && options.rawFile === undefined;
+    const cache =
+      profileInCache || rawInCache ? this.#createCacheFolder() : undefined;
+    const cacheFailed = cache !== undefined && !cache.created;
 
-    if (options.format !== undefined) {
-      const extension = formatInfo(options.format).extension;
-      this.#profileFile = this.#prepareProfileFile(
-        options.file ?? inCache(cache, `${stem}${extension}`),
-        options.format,
-        options.file === undefined ? cache?.owner : undefined,
+    if (cacheFailed) {
+      const lost = [
+        rawInCache ? 'the raw recording' : undefined,
+        profileInCache ? `the ${options.format} profile` : undefined,
+      ].filter((output) => output !== undefined);
+      this.#warn(
+        `${cache.error}, so ${lost.join(' and ')} cannot be written there. ` +
+          'Recording goes on. Choose other files with --raw-file or --file',
       );
     }
-    if (options.raw) {
-      const rawPath =
-        options.rawFile ?? inCache(cache, `${stem}.${RAW_EXTENSION}`);
+    if (options.format !== undefined) {
+      const extension = formatInfo(options.format).extension;
+      const file =
+        options.file ?? path.join(cache!.path, `${stem}${extension}`);
+      if (!(profileInCache && cacheFailed)) {
+        this.#checkProfileFolder(file, options.format);
+      }
+      const owner = profileInCache ? cache?.owner : undefined;
+      this.#profileFile = {
+        path: file,
+        format: options.format,
+        ...(owner === undefined ? {} : { owner }),
+      };
+    }
+    if (options.raw && !(rawInCache && cacheFailed)) {
+      const file =
+        options.rawFile ?? path.join(cache!.path, `${stem}.${RAW_EXTENSION}`);
       this.#raw = this.#startRaw(
         recording,
-        rawPath,
-        options.rawFile === undefined ? cache?.owner : undefined,
+        file,
+        rawInCache ? cache?.owner : undefined,
       );
     }
   }
@@ -134,30 +155,21 @@ export class RecordOutputs {
     this.#raw?.close();
   }
 
-  #cacheFolderIfNeeded(options: RecordOutputOptions): CacheFolder | undefined {
-    const needsProfile =
-      options.format !== undefined && options.file === undefined;
-    const needsRaw = options.raw && options.rawFile === undefined;
-    if (!needsProfile && !needsRaw) {
-      return undefined;
-    }
+  /** Creates the cache folder; `error` says why it could not. */
+  #createCacheFolder(): CacheFolder &
+    ({ created: true } | { created: false; error: string }) {
     const folder = cacheFolder();
     try {
       createCacheFolder(folder);
+      return { ...folder, created: true };
     } catch (error) {
-      // The writes below fail in the missing folder and warn.
-      this.#warn(
-        `${(error as Error).message}. Pass --file and --raw-file to write elsewhere.`,
-      );
+      return { ...folder, created: false, error: (error as Error).message };
     }
-    return folder;
   }
 
-  #prepareProfileFile(
-    file: string,
-    format: ProfileFormat,
-    owner: Owner | undefined,
-  ): ProfileFile {
+  /** Warns when the profile file cannot be written; the write at the end
+   * fails then, unless the folder is fixed in time. */
+  #checkProfileFolder(file: string, format: ProfileFormat): void {
     try {
       checkWritableFolder(file);
     } catch (error) {
@@ -166,9 +178,6 @@ export class RecordOutputs {
           `saved as ${file} at the end. Recording goes on`,
       );
     }
-    return owner === undefined
-      ? { path: file, format }
-      : { path: file, format, owner };
   }
 
   #startRaw(
@@ -213,11 +222,6 @@ export class RecordOutputs {
   #warn(message: string): void {
     this.#options.log(`rbprof: warning: ${message}`);
   }
-}
-
-function inCache(cache: CacheFolder | undefined, name: string): string {
-  // The cache folder is known whenever a file goes into it.
-  return path.join(cache!.path, name);
 }
 
 function giveTo(
