@@ -250,8 +250,9 @@ export interface SpeedscopeFile {
   readonly $schema: 'https://www.speedscope.app/file-format-schema.json';
   readonly name: string;
   readonly exporter: string;
-  /** The profile that speedscope shows first: the one with most samples. */
-  readonly activeProfileIndex: number;
+  /** The profile that speedscope shows first: the one with most samples.
+   * Absent when no thread has samples. */
+  readonly activeProfileIndex?: number;
   readonly shared: { readonly frames: SpeedscopeFrame[] };
   readonly profiles: SpeedscopeSampledProfile[];
 }

@@ -8,6 +8,9 @@ import test from 'ava';
 
 import { collapsedLines } from '../dist/formats/collapsed';
 import { loadNative } from '../dist/native';
+import { ProfileData } from '../dist/profile/data';
+import { Profile } from '../dist/profile/profile';
+import { makeBatch } from './helpers/batches';
 import {
   CALLGRIND_ANNOTATE,
   GO,
@@ -23,6 +26,7 @@ import {
 import {
   FIXED_ALL_SAMPLES,
   FIXED_RUNNING_SAMPLES,
+  FIXED_TARGET,
   fixedProfile,
 } from './helpers/fixed-profile';
 
@@ -119,6 +123,33 @@ withGo('pprof wall counts every state', (t) => {
   const rows = new Map(parsePprofTop(stdout).map((row) => [row.name, row]));
   t.is(rows.get('Kernel#sleep')?.flat, '3');
   t.is(rows.get('Object#alpha')?.flat, '13');
+});
+
+withGo('pprof without rate has counts only', (t) => {
+  const data = new ProfileData();
+  data.add(
+    makeBatch({
+      functions: [
+        [0, '<main>'],
+        [1, 'Object#work'],
+      ],
+      threads: [[0]],
+      samples: [{ stack: [0, 1] }, { stack: [0, 1] }, { stack: [0] }],
+    }),
+  );
+  const profile = new Profile({
+    target: FIXED_TARGET,
+    data,
+    stats: data.stats,
+    durationSeconds: 1,
+  });
+  const file = writeTemp(t, 'no-rate.pb.gz', profile.toPprof());
+  const { stdout } = runTool(t, GO, ['tool', 'pprof', '-raw', file]);
+  t.regex(stdout, /^PeriodType: samples count$/m);
+  t.regex(stdout, /^Period: 1$/m);
+  t.regex(stdout, /^samples\/count$/m);
+  t.notRegex(stdout, /^Time:/m);
+  t.regex(stdout, /^\s+2: 2 1 $/m);
 });
 
 test('pprof is gzip of a profile', (t) => {

@@ -199,3 +199,44 @@ test('flamegraph of no samples', (t) => {
   t.true(svg.includes('No samples in this profile.'));
   t.true(svg.includes('Process 4242 (Ruby 3.1.2)'));
 });
+
+/** The fixed profile's samples without a known rate or start time. */
+function profileWithoutRate(): Profile {
+  const data = new ProfileData();
+  data.add(
+    makeBatch({
+      functions: [
+        [0, '<main>'],
+        [1, 'Object#work'],
+      ],
+      threads: [[0]],
+      samples: [{ stack: [0, 1] }, { stack: [0, 1] }, { stack: [0] }],
+    }),
+  );
+  return new Profile({
+    target: FIXED_TARGET,
+    data,
+    stats: data.stats,
+    durationSeconds: 1,
+  });
+}
+
+test('speedscope without rate counts samples', (t) => {
+  const file = profileWithoutRate().toSpeedscope();
+  t.is(file.profiles[0].unit, 'none');
+  t.deepEqual(file.profiles[0].weights, [1, 2]);
+  t.is(file.profiles[0].endValue, 3);
+});
+
+test('speedscope of no samples', (t) => {
+  const file = fixedProfile().toSpeedscope({ states: [] });
+  t.deepEqual(file.profiles, []);
+  t.deepEqual(file.shared.frames, []);
+  t.false('activeProfileIndex' in file);
+});
+
+test('callgrind without rate omits it', (t) => {
+  const text = profileWithoutRate().toCallgrind();
+  t.regex(text, /^desc: Ruby 3\.1\.2, sampled, thread states: running$/m);
+  t.regex(text, /^totals: 3$/m);
+});

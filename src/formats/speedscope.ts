@@ -40,8 +40,9 @@ export interface SpeedscopeFile {
   readonly $schema: typeof SPEEDSCOPE_SCHEMA;
   readonly name: string;
   readonly exporter: string;
-  /** The profile that speedscope shows first: the one with most samples. */
-  readonly activeProfileIndex: number;
+  /** The profile that speedscope shows first: the one with most samples.
+   * Absent when no thread has samples. */
+  readonly activeProfileIndex?: number;
   readonly shared: { readonly frames: SpeedscopeFrame[] };
   readonly profiles: SpeedscopeSampledProfile[];
 }
@@ -101,8 +102,10 @@ export function toSpeedscope(
     const samples: number[][] = [];
     const weights: number[] = [];
     let sampleCount = 0;
-    const sorted = [...stacks].sort(([a], [b]) => compareText(a, b));
-    for (const [, { frames: stackFrames, count }] of sorted) {
+    const sorted = [...stacks.values()].sort((a, b) =>
+      compareStacks(a.frames, b.frames),
+    );
+    for (const { frames: stackFrames, count } of sorted) {
       samples.push(stackFrames.map(indexOf));
       weights.push(periodNs === undefined ? count : count * periodNs);
       sampleCount += count;
@@ -124,7 +127,9 @@ export function toSpeedscope(
     $schema: SPEEDSCOPE_SCHEMA,
     name: `Process ${pid} (Ruby ${rubyVersion})`,
     exporter: 'rbprof',
-    activeProfileIndex: busiest(sampleCounts),
+    ...(profiles.length === 0
+      ? {}
+      : { activeProfileIndex: busiest(sampleCounts) }),
     shared: { frames },
     profiles,
   };
@@ -132,7 +137,7 @@ export function toSpeedscope(
 
 interface ThreadStacks {
   readonly thread: ThreadInfo;
-  /** Stacks by the JSON of their frame keys, which sorts by name. */
+  /** Stacks by the JSON of their frame keys. */
   readonly stacks: Map<string, { frames: SpeedscopeFrame[]; count: number }>;
 }
 
@@ -141,7 +146,7 @@ function frameOf(frame: Frame, lines: boolean): SpeedscopeFrame {
   return lines ? { name, file: path, line: frame.line } : { name, file: path };
 }
 
-/** Returns a key that is unique per frame and sorts by name. */
+/** Returns a key that is unique per frame. */
 function frameKey(frame: SpeedscopeFrame): string {
   return JSON.stringify([frame.name, frame.file, frame.line ?? 0]);
 }
@@ -164,6 +169,25 @@ function compareThreads(a: ThreadStacks, b: ThreadStacks): number {
     a.thread.tid - b.thread.tid ||
     a.thread.id - b.thread.id
   );
+}
+
+/** Orders stacks frame by frame, outermost first, by name, file and line;
+ * a stack comes before the longer stacks that start with it. */
+function compareStacks(
+  a: readonly SpeedscopeFrame[],
+  b: readonly SpeedscopeFrame[],
+): number {
+  const shared = Math.min(a.length, b.length);
+  for (let i = 0; i < shared; i++) {
+    const order =
+      compareText(a[i].name, b[i].name) ||
+      compareText(a[i].file ?? '', b[i].file ?? '') ||
+      (a[i].line ?? 0) - (b[i].line ?? 0);
+    if (order !== 0) {
+      return order;
+    }
+  }
+  return a.length - b.length;
 }
 
 /** Returns the index of the largest count, the first of equal ones. */
