@@ -12,6 +12,7 @@ use rbprof_core::ruby::layout;
 use rbprof_core::{Batch, EndReason, Sampler, SamplerOptions, ThreadState};
 
 mod flamegraph;
+mod snapshot;
 
 /// Options of `NativeSampler.start`.
 #[napi(object)]
