@@ -360,6 +360,79 @@ export interface VersionRange {
 /** Returns the ranges of Ruby releases that rbprof can read, oldest first. */
 export declare function supportedVersions(): VersionRange[];
 
+/** Options of `snapshot()` for a running process. */
+export interface ProcessSnapshotOptions {
+  /** The Ruby process to read. */
+  readonly pid: number;
+  /** Read the target with the struct layouts of this Ruby version, such
+   * as `3.1.2`, instead of the detected one. */
+  readonly forceVersion?: string;
+}
+
+/** Options of `snapshot()` for an ELF core file. */
+export interface CoreSnapshotOptions {
+  /** Path of the core file, as `gcore PID` or the kernel write it. */
+  readonly core: string;
+  /** The libruby or ruby executable to read in place of the one the core
+   * records, when that file is missing or differs on this machine. */
+  readonly binary?: string;
+  /** Read the core with the struct layouts of this Ruby version, such as
+   * `3.1.2`, instead of the detected one. */
+  readonly forceVersion?: string;
+}
+
+/** Options of `snapshot()`: a running process or a core file. */
+export type SnapshotOptions = ProcessSnapshotOptions | CoreSnapshotOptions;
+
+/** A thread's state in a snapshot: `unknown` in a core file, which does
+ * not record scheduling states. */
+export type SnapshotThreadState = ThreadState | 'unknown';
+
+/** One frame of a snapshot's stack. */
+export interface SnapshotFrame {
+  /** Such as `Foo#bar`, `Foo.bar` or `block in Foo#bar`. */
+  readonly name: string;
+  /** The source path as Ruby reports it. A C function has its caller's. */
+  readonly path: string;
+  /** For callers, the line of the call; 0 when unknown. */
+  readonly line: number;
+  readonly kind: FunctionKind;
+}
+
+/** One Ruby thread of a snapshot. */
+export interface ThreadSnapshot {
+  /** `Thread#name`, if set. */
+  readonly name?: string;
+  /** Kernel thread id; 0 when the Ruby build does not record it. */
+  readonly tid: number;
+  readonly state: SnapshotThreadState;
+  /** Outermost frame first, leaf last. */
+  readonly frames: readonly SnapshotFrame[];
+  /** The reason the stack could not be read; `frames` is then empty. */
+  readonly error?: string;
+}
+
+/** The Ruby threads of a process at one moment. Plain data, so
+ * `JSON.stringify` prints it whole. */
+export interface Snapshot {
+  /** The running process's id, or the one that the core file records. */
+  readonly pid: number;
+  /** The version read from the target, such as `3.1.2`. */
+  readonly rubyVersion: string;
+  /** In the order of the VM's thread lists, the main thread first. */
+  readonly threads: readonly ThreadSnapshot[];
+  /** Things the user should know, such as an unverified layout. */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Reads the stack of every Ruby thread once, from a running process
+ * (`{ pid }`) or an ELF core file (`{ core, binary? }`). Rejects with an
+ * `RbprofError` subclass when the target cannot be read, such as
+ * `InvalidCoreError` for a file that is not a usable core.
+ */
+export declare function snapshot(options: SnapshotOptions): Promise<Snapshot>;
+
 /** Formats rows as the `% self  % total  name` table, one line each. */
 export declare function formatSummary(
   rows: readonly SummaryRow[],
@@ -378,7 +451,8 @@ export type ErrorCode =
   | 'ERR_SAMPLING_FAILED'
   | 'ERR_IO'
   | 'ERR_FILE_ACCESS'
-  | 'ERR_INVALID_RECORDING';
+  | 'ERR_INVALID_RECORDING'
+  | 'ERR_INVALID_CORE';
 
 export interface RbprofErrorOptions {
   hint?: string;
@@ -441,6 +515,14 @@ export declare class FileAccessError extends RbprofError {
   /** The file, as given. */
   readonly path: string;
   constructor(message: string, path: string, options?: RbprofErrorOptions);
+}
+
+/**
+ * A file given as a core file is missing, is not the ELF core of an x86_64
+ * Linux process, or is cut short.
+ */
+export declare class InvalidCoreError extends RbprofError {
+  constructor(message: string, options?: RbprofErrorOptions);
 }
 
 /**

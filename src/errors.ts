@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'ERR_SAMPLING_FAILED'
   | 'ERR_IO'
   | 'ERR_FILE_ACCESS'
-  | 'ERR_INVALID_RECORDING';
+  | 'ERR_INVALID_RECORDING'
+  | 'ERR_INVALID_CORE';
 
 export interface RbprofErrorOptions {
   hint?: string;
@@ -135,6 +136,16 @@ export class InvalidRecordingError extends RbprofError {
   }
 }
 
+/**
+ * A file given as a core file is missing, is not the ELF core of an x86_64
+ * Linux process, or is cut short.
+ */
+export class InvalidCoreError extends RbprofError {
+  constructor(message: string, options?: RbprofErrorOptions) {
+    super('ERR_INVALID_CORE', message, options);
+  }
+}
+
 type ErrorClass = new (
   message: string,
   options?: RbprofErrorOptions,
@@ -148,6 +159,7 @@ const CLASS_BY_CODE: Record<string, ErrorClass> = {
   ERR_PROCESS_EXITED: ProcessExitedError,
   ERR_INVALID_ARGUMENT: InvalidArgumentError,
   ERR_VM_UNREADABLE: VmUnreadableError,
+  ERR_INVALID_CORE: InvalidCoreError,
 };
 
 /**

@@ -9,6 +9,16 @@ export { readRecording } from './recording/reader';
 export type { RawRecording } from './recording/reader';
 export { supportedVersions } from './versions';
 export type { VersionRange } from './versions';
+export { snapshot } from './snapshot';
+export type {
+  CoreSnapshotOptions,
+  ProcessSnapshotOptions,
+  Snapshot,
+  SnapshotFrame,
+  SnapshotOptions,
+  SnapshotThreadState,
+  ThreadSnapshot,
+} from './snapshot';
 export { formatSummary } from './formats/summary';
 export type { SummaryOptions } from './formats/summary';
 export type { StackFormatOptions } from './formats/collapsed';
@@ -23,6 +33,7 @@ export type { CallgrindOptions } from './formats/callgrind';
 export {
   FileAccessError,
   InvalidArgumentError,
+  InvalidCoreError,
   InvalidRecordingError,
   NoSuchProcessError,
   NotRubyError,

@@ -8,6 +8,7 @@ export type NativeBinding = typeof Binding;
 export type NativeSampler = Binding.NativeSampler;
 export type NativeBatch = Binding.NativeBatch;
 export type StartOptions = Binding.StartOptions;
+export type NativeSnapshot = Binding.NativeSnapshot;
 
 let binding: NativeBinding | undefined;
 

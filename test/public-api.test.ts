@@ -51,6 +51,13 @@ export type TypesMatch = Assert<
   | Same<Declared.ErrorCode, Implementation.ErrorCode>
   | Same<Declared.RbprofErrorOptions, Implementation.RbprofErrorOptions>
   | Same<Declared.VersionRange, Implementation.VersionRange>
+  | Same<Declared.SnapshotOptions, Implementation.SnapshotOptions>
+  | Same<Declared.ProcessSnapshotOptions, Implementation.ProcessSnapshotOptions>
+  | Same<Declared.CoreSnapshotOptions, Implementation.CoreSnapshotOptions>
+  | Same<Declared.SnapshotThreadState, Implementation.SnapshotThreadState>
+  | Same<Declared.SnapshotFrame, Implementation.SnapshotFrame>
+  | Same<Declared.ThreadSnapshot, Implementation.ThreadSnapshot>
+  | Same<Declared.Snapshot, Implementation.Snapshot>
   // The two Profile classes differ in their private members.
   | Same<
       Omit<Declared.RawRecording, 'profile'>,
@@ -76,6 +83,8 @@ test('declared values exist at run time', (t) => {
     'readRecording',
     'FileAccessError',
     'InvalidRecordingError',
+    'snapshot',
+    'InvalidCoreError',
   ];
   t.deepEqual(Object.keys(library).sort(), values.sort());
   for (const name of values) {

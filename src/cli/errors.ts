@@ -20,6 +20,8 @@ export const EXIT_CODES = {
   fileAccess: 8,
   /** The input is not a raw recording, or a record in it is invalid. */
   invalidRecording: 9,
+  /** The file given as a core file is missing, not a core, or cut short. */
+  invalidCore: 10,
 } as const;
 
 const EXIT_CODE_BY_ERROR_CODE: Record<string, number> = {
@@ -34,6 +36,7 @@ const EXIT_CODE_BY_ERROR_CODE: Record<string, number> = {
   ERR_IO: EXIT_CODES.samplingFailed,
   ERR_FILE_ACCESS: EXIT_CODES.fileAccess,
   ERR_INVALID_RECORDING: EXIT_CODES.invalidRecording,
+  ERR_INVALID_CORE: EXIT_CODES.invalidCore,
 };
 
 /**

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 
 import { recordCommand } from './record';
 import { reportCommand } from './report';
+import { snapshotCommand } from './snapshot';
 import { programAction } from './versions';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -24,7 +25,7 @@ export function createProgram(): Command {
       'list the Ruby versions rbprof can read, then exit',
     );
 
-  for (const command of [recordCommand(), reportCommand()]) {
+  for (const command of [recordCommand(), reportCommand(), snapshotCommand()]) {
     program.addCommand(command.copyInheritedSettings(program));
   }
 
