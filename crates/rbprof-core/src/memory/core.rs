@@ -439,6 +439,10 @@ fn mapping_at(mappings: &[FileMapping], addr: u64) -> Option<&FileMapping> {
 
 /// The memory of a process as its core file recorded it, with the mapped
 /// files filling in what was not dumped.
+///
+/// NOTE: only the Ruby binary is checked to be the build the process
+/// mapped (by its build ID, when opening). Other mapped files are read as
+/// this machine has them, which is wrong if they changed since the dump.
 pub struct CoreMemory {
     core: Arc<CoreFile>,
     /// Local files read in place of recorded paths, such as a Ruby binary
