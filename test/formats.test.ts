@@ -200,7 +200,7 @@ test('flamegraph of no samples', (t) => {
   t.true(svg.includes('Process 4242 (Ruby 3.1.2)'));
 });
 
-/** The fixed profile's samples without a known rate or start time. */
+/** Builds a profile of three samples without a rate or start time. */
 function profileWithoutRate(): Profile {
   const data = new ProfileData();
   data.add(
