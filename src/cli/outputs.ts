@@ -25,6 +25,8 @@ export interface CacheFolder {
  * Returns `$XDG_CACHE_HOME/rbprof`, or `~/.cache/rbprof`. Under sudo, the
  * home folder is the invoking user's (from `SUDO_USER` and /etc/passwd),
  * and the files go to that user, who started the profile and reads it.
+ * When that home folder does not exist, as for `nobody`, the folder is
+ * root's.
  */
 export function cacheFolder(env: NodeJS.ProcessEnv = process.env): CacheFolder {
   const owner = sudoOwner(env);
@@ -32,10 +34,19 @@ export function cacheFolder(env: NodeJS.ProcessEnv = process.env): CacheFolder {
   if (xdg !== undefined && path.isAbsolute(xdg)) {
     return withOwner(path.join(xdg, 'rbprof'), owner);
   }
-  const home =
-    (owner === undefined ? undefined : passwdHome(env.SUDO_USER!)) ??
-    os.homedir();
-  return withOwner(path.join(home, '.cache', 'rbprof'), owner);
+  const sudoHome = owner === undefined ? undefined : passwdHome(env.SUDO_USER!);
+  if (sudoHome !== undefined && isFolder(sudoHome)) {
+    return withOwner(path.join(sudoHome, '.cache', 'rbprof'), owner);
+  }
+  return { path: path.join(os.homedir(), '.cache', 'rbprof') };
+}
+
+function isFolder(file: string): boolean {
+  try {
+    return fs.statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function withOwner(folder: string, owner: Owner | undefined): CacheFolder {
