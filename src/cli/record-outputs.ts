@@ -111,7 +111,7 @@ export class RecordOutputs {
    */
   writeSnapshot(profile: Profile): void {
     const written: string[] = [];
-    if (this.#raw !== undefined) {
+    if (this.#raw?.writing) {
       try {
         this.#raw.sync();
         written.push(`synced the raw recording ${this.#raw.path}`);

@@ -84,6 +84,12 @@ export class RawRecordingWriter {
     return this.#bytesWritten;
   }
 
+  /** False once the file is closed or ended early by a failure or the
+   * size limit. */
+  get writing(): boolean {
+    return !this.#stopped;
+  }
+
   /**
    * Writes every batch of `batches` as it arrives, until the iterator
    * ends. An iterator that throws ends the stream as well; the recording
@@ -94,6 +100,10 @@ export class RawRecordingWriter {
       try {
         for await (const batch of batches) {
           this.write(batch);
+          if (this.#stopped) {
+            // Ends the subscription, so batches are no longer decoded.
+            break;
+          }
         }
       } catch {
         // The recording's `done` rejects with the same error.
