@@ -166,6 +166,15 @@ impl<M: RemoteMemory> Walker<M> {
         &self.memory
     }
 
+    /// Returns the id of the synthetic frame that marks garbage collection.
+    pub fn gc_function(&mut self) -> u32 {
+        self.functions.intern(&Function {
+            name: "(garbage collection)".into(),
+            path: String::new(),
+            kind: FrameKind::Synthetic,
+        })
+    }
+
     /// Returns the memory source, for a recording of the reads.
     pub fn into_memory(self) -> M {
         self.memory
@@ -359,29 +368,10 @@ impl<M: RemoteMemory> Walker<M> {
 
     /// Reads the stack of an execution context, outermost frame first.
     pub fn stack(&mut self, ec: u64) -> Result<Vec<Frame>, WalkError> {
+        let (bytes, count) = self.read_frames(ec)?;
+        self.checked_iseqs.clear();
         let f = &self.layout.fields;
         let frame_size = self.layout.sizes.rb_control_frame_t;
-        let vm_stack = self.memory.read_u64(ec.wrapping_add(f.ec_vm_stack))?;
-        let stack_words = self.memory.read_u64(ec.wrapping_add(f.ec_vm_stack_size))?;
-        let cfp = self.memory.read_u64(ec.wrapping_add(f.ec_cfp))?;
-        if vm_stack == 0 || stack_words == 0 || stack_words > MAX_VM_STACK_WORDS {
-            return Err(inconsistent(format!("VM stack of {stack_words} words")));
-        }
-        // Control frames grow down from the end of the VM stack.
-        let Some(end) = vm_stack.checked_add(stack_words * 8) else {
-            return Err(inconsistent(format!(
-                "VM stack at {vm_stack:#x} wraps around"
-            )));
-        };
-        if cfp < vm_stack || cfp > end || (end - cfp) % frame_size != 0 {
-            return Err(inconsistent(format!(
-                "frame pointer {cfp:#x} outside the VM stack {vm_stack:#x}..{end:#x}"
-            )));
-        }
-        let count = (end - cfp) / frame_size;
-        let bytes = self.memory.read_vec(cfp, (count * frame_size) as usize)?;
-        self.copy_value_stack(vm_stack, &bytes, cfp);
-        self.checked_iseqs.clear();
 
         let mut frames = Vec::with_capacity(count as usize);
         let mut caller: Option<(u32, u32)> = None;
@@ -400,6 +390,50 @@ impl<M: RemoteMemory> Walker<M> {
             }
         }
         Ok(frames)
+    }
+
+    /// Reads the control frames of an execution context, innermost first,
+    /// and a copy of its value stack. The target keeps running meanwhile,
+    /// so the innermost frame is read again afterwards: if it changed (a
+    /// short C call returned, a new one began), the reads are repeated, a
+    /// few times at most, because a copy taken around a changing frame
+    /// pairs the frame with another call's environment.
+    fn read_frames(&mut self, ec: u64) -> Result<(Vec<u8>, u64), WalkError> {
+        const ATTEMPTS: usize = 4;
+        let f = &self.layout.fields;
+        let frame_size = self.layout.sizes.rb_control_frame_t;
+        let vm_stack = self.memory.read_u64(ec.wrapping_add(f.ec_vm_stack))?;
+        let stack_words = self.memory.read_u64(ec.wrapping_add(f.ec_vm_stack_size))?;
+        if vm_stack == 0 || stack_words == 0 || stack_words > MAX_VM_STACK_WORDS {
+            return Err(inconsistent(format!("VM stack of {stack_words} words")));
+        }
+        // Control frames grow down from the end of the VM stack.
+        let Some(end) = vm_stack.checked_add(stack_words * 8) else {
+            return Err(inconsistent(format!(
+                "VM stack at {vm_stack:#x} wraps around"
+            )));
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let cfp = self.memory.read_u64(ec.wrapping_add(f.ec_cfp))?;
+            if cfp < vm_stack || cfp > end || (end - cfp) % frame_size != 0 {
+                return Err(inconsistent(format!(
+                    "frame pointer {cfp:#x} outside the VM stack {vm_stack:#x}..{end:#x}"
+                )));
+            }
+            let count = (end - cfp) / frame_size;
+            let bytes = self.memory.read_vec(cfp, (count * frame_size) as usize)?;
+            self.copy_value_stack(vm_stack, &bytes, cfp);
+            if count == 0 || attempt == ATTEMPTS {
+                return Ok((bytes, count));
+            }
+            let cfp_after = self.memory.read_u64(ec.wrapping_add(f.ec_cfp))?;
+            let leaf_after = self.memory.read_vec(cfp, frame_size as usize)?;
+            if cfp_after == cfp && leaf_after[..] == bytes[..frame_size as usize] {
+                return Ok((bytes, count));
+            }
+        }
     }
 
     /// Reads the VM stack from its start to the innermost frame's stack
