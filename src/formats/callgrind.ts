@@ -110,7 +110,11 @@ export function formatCallgrind(
     compareFunctions(a.function, b.function),
   );
   for (const { function: fn, selfByLine, calls } of sorted) {
-    lines.push('', `fl=${files.ref(fn.path)}`, `fn=${names.ref(fn.name)}`);
+    lines.push(
+      '',
+      `fl=${files.ref(fileName(fn.path))}`,
+      `fn=${names.ref(fn.name)}`,
+    );
     const selfLines = [...selfByLine].sort(([a], [b]) => a - b);
     for (const [line, samples] of selfLines) {
       lines.push(`${line} ${samples}`);
@@ -120,7 +124,7 @@ export function formatCallgrind(
     );
     for (const call of sortedCalls) {
       lines.push(
-        `cfl=${files.ref(call.callee.path)}`,
+        `cfl=${files.ref(fileName(call.callee.path))}`,
         `cfn=${names.ref(call.callee.name)}`,
         `calls=${call.samples} 0`,
         `${call.line} ${call.samples}`,
@@ -152,4 +156,13 @@ class NameTable {
 
 function compareFunctions(a: FunctionInfo, b: FunctionInfo): number {
   return compareText(a.path, b.path) || compareText(a.name, b.name);
+}
+
+/**
+ * Returns the file name for `fl=` lines. Synthetic frames such as
+ * `(garbage collection)` have no path, and callgrind_annotate warns on an
+ * empty file name, so they get `???`, valgrind's name for an unknown file.
+ */
+function fileName(path: string): string {
+  return path === '' ? '???' : path;
 }

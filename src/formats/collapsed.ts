@@ -1,4 +1,5 @@
 import type { Frame, StackCount, ThreadState } from '../types';
+import { frameLabel } from './label';
 
 /** Options of the formats built from whole stacks. */
 export interface StackFormatOptions {
@@ -28,13 +29,14 @@ export function* countedStacks(
 }
 
 /**
- * Returns a frame as `name - path`, or `name - path:line` with `lines`.
+ * Returns a frame as `name - path`, or `name - path:line` with `lines`
+ * (the name alone for synthetic frames).
  * Semicolons become colons and line breaks spaces, because folded stacks
  * separate frames with `;` and stacks with newlines.
  */
 export function foldedFrame(frame: Frame, lines: boolean): string {
   const { name, path } = frame.function;
-  const text = lines ? `${name} - ${path}:${frame.line}` : `${name} - ${path}`;
+  const text = frameLabel(name, path, lines ? frame.line : undefined);
   return text.replace(/;/g, ':').replace(/[\r\n]+/g, ' ');
 }
 

@@ -1,4 +1,5 @@
 import type { Snapshot, ThreadSnapshot } from '../snapshot';
+import { frameLabel } from './label';
 
 /**
  * Formats a snapshot as text: a line about the process, then per thread a
@@ -25,7 +26,7 @@ export function formatSnapshot(snapshot: Snapshot): string {
   for (const thread of snapshot.threads) {
     lines.push('', threadHeader(thread));
     for (const frame of thread.frames) {
-      lines.push(`  ${frame.name} - ${frame.path}:${frame.line}`);
+      lines.push(`  ${frameLabel(frame.name, frame.path, frame.line)}`);
     }
     if (thread.error !== undefined) {
       lines.push(`  (stack not readable: ${thread.error})`);

@@ -1,4 +1,5 @@
 import type { SummaryRow } from '../profile/rows';
+import { frameLabel } from './label';
 
 export interface SummaryOptions {
   /** Rows to print, the highest `% self` first; all when absent. */
@@ -29,10 +30,8 @@ export function formatSummary(
   for (const row of shown) {
     const self = row.selfPercent.toFixed(2).padStart(6);
     const total = row.totalPercent.toFixed(2).padStart(7);
-    const line = row.line === undefined ? '' : `:${row.line}`;
-    lines.push(
-      `${self}  ${total}  ${row.function.name} - ${row.function.path}${line}`,
-    );
+    const label = frameLabel(row.function.name, row.function.path, row.line);
+    lines.push(`${self}  ${total}  ${label}`);
   }
   const width = options.width;
   const cut =

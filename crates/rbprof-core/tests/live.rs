@@ -485,3 +485,53 @@ fn attach_during_exec() {
     let batch = sampler.stop();
     assert!(!batch.samples.is_empty());
 }
+
+/// An allocation-heavy loop spends a visible share of its samples in
+/// garbage collection, marked by a synthetic leaf frame.
+#[test]
+fn garbage_collection_frame() {
+    let _serial = serial();
+    let Some(ruby) = ruby() else { return };
+    let guard = start(&ruby, "alloc.rb");
+    let recording = record(SamplerOptions::new(guard.child.id() as i32), 1.5);
+    let total = recording.samples().count();
+    let in_gc = recording
+        .samples()
+        .filter(|s| {
+            let leaf = recording.function(s.frames.last().unwrap().function);
+            leaf.name == "(garbage collection)" && leaf.kind == FrameKind::Synthetic
+        })
+        .count();
+    assert!(total > 50, "{total} samples");
+    assert!(in_gc * 20 > total, "{in_gc} of {total} samples in GC");
+    assert!(in_gc < total, "every sample in GC");
+    // The collection happens inside the allocating method.
+    let gc_stack = recording
+        .samples()
+        .find(|s| {
+            recording.function(s.frames.last().unwrap().function).kind == FrameKind::Synthetic
+        })
+        .unwrap();
+    let names: Vec<&str> = gc_stack
+        .frames
+        .iter()
+        .map(|f| recording.function(f.function).name.as_str())
+        .collect();
+    assert!(names.contains(&"Object#churn"), "{names:?}");
+}
+
+/// A program that does not allocate (its floats are immediates) shows no
+/// GC frame.
+#[test]
+fn no_gc_frame_without_allocation() {
+    let _serial = serial();
+    let Some(ruby) = ruby() else { return };
+    let guard = start(&ruby, "known_split.rb");
+    let recording = record(SamplerOptions::new(guard.child.id() as i32), 0.5);
+    let synthetic = recording
+        .functions
+        .iter()
+        .filter(|f| f.kind == FrameKind::Synthetic)
+        .count();
+    assert_eq!(synthetic, 0);
+}

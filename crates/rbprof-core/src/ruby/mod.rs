@@ -33,6 +33,8 @@ pub struct RubyProcess<M: RemoteMemory = ProcessMemory> {
     pub vm_ptr_address: u64,
     /// Address of the VM's global symbol table, where it was found.
     pub symbol_table: Option<u64>,
+    /// Where the VM's during-GC bit is, when `rb_during_gc` showed it.
+    pub gc_flag: Option<gc::GcFlag>,
     pub walker: Walker<M>,
     /// Things the user should know, such as an unverified layout.
     pub warnings: Vec<String>,
@@ -258,6 +260,7 @@ impl<M: RemoteMemory> RubyProcess<M> {
             }
         }
 
+        let gc_flag = gc::GcFlag::locate(&binary);
         Ok(RubyProcess {
             pid,
             version,
@@ -265,6 +268,7 @@ impl<M: RemoteMemory> RubyProcess<M> {
             binary_path: binary.path,
             vm_ptr_address,
             symbol_table,
+            gc_flag,
             walker,
             warnings,
         })

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::process;
 use crate::ruby::walker::WalkError;
 use crate::ruby::RubyProcess;
-use crate::sample::{Batch, EndReason, Interner, Sample, Stats, ThreadInfo, ThreadState};
+use crate::sample::{Batch, EndReason, Frame, Interner, Sample, Stats, ThreadInfo, ThreadState};
 
 /// The highest sampling rate accepted.
 pub const MAX_RATE_HZ: f64 = 10_000.0;
@@ -242,6 +242,10 @@ impl Recorder {
             Ok(threads) => threads,
             Err(error) => return self.failed_tick(error),
         };
+        let in_gc = self.during_gc();
+        // GC runs on the thread that holds the GVL. Rubies that do not show
+        // the holder (2.7) get the frame on every thread on a CPU.
+        let gvl_known = threads.iter().any(|t| t.holds_gvl);
         let mut failed = false;
         for thread in threads {
             let state = self.process.thread_state(&thread);
@@ -267,6 +271,12 @@ impl Recorder {
             if frames.is_empty() {
                 continue;
             }
+            let collecting = thread.holds_gvl || (!gvl_known && state == ThreadState::Running);
+            let mut frames = frames;
+            if in_gc && collecting {
+                let function = self.process.walker.gc_function();
+                frames.push(Frame { function, line: 0 });
+            }
             let name = self.process.walker.thread_name(&thread);
             let thread_id = self.threads.intern(&ThreadInfo {
                 pid,
@@ -287,6 +297,17 @@ impl Recorder {
             self.stats.failed += 1;
         }
         None
+    }
+
+    /// Tells whether the VM is collecting garbage at this tick.
+    fn during_gc(&self) -> bool {
+        let Some(flag) = self.process.gc_flag else {
+            return false;
+        };
+        let Ok(vm) = self.process.walker.vm() else {
+            return false;
+        };
+        flag.during_gc(self.process.walker.memory(), vm) == Some(true)
     }
 
     fn failed_tick(&mut self, error: WalkError) -> Option<EndReason> {
