@@ -339,12 +339,13 @@ provide_2.7-debian() {
     check_and_record 2.7-debian any
 }
 
-# Points the extracted binary and libruby at trixie's dynamic loader and
+# Points the extracted ruby binary at trixie's dynamic loader and
 # libraries, which the extracted root contains, and fails if any library
-# is still missing. DT_RPATH (not DT_RUNPATH) is set because it also
-# applies to the dependencies of libruby and of extensions it loads.
+# is still missing. The binary gets a DT_RPATH, not a DT_RUNPATH, because
+# DT_RPATH also applies to the dependencies of libruby and of the
+# extensions it loads, so libruby stays as Debian built it.
 patch_for_trixie_glibc() {
-    local root=$1 ruby=$2 libruby=$3
+    local root=$1 ruby=$2
     local loader=$root/usr/lib/$ARCH_TRIPLET/ld-linux-x86-64.so.2
     local lib_dirs=$root/usr/lib/$ARCH_TRIPLET
     [[ -x $loader ]] || die "trixie's libc6 has no $loader"
@@ -353,8 +354,6 @@ patch_for_trixie_glibc() {
     fi
     patchelf --set-interpreter "$loader" --force-rpath --set-rpath "$lib_dirs" "$ruby" ||
         die "patchelf failed on $ruby"
-    patchelf --force-rpath --set-rpath "$lib_dirs" "$libruby" ||
-        die "patchelf failed on $libruby"
 
     local listing
     listing=$("$loader" --list "$ruby" 2>&1) || die "$loader --list $ruby failed: $listing"
@@ -390,11 +389,7 @@ provide_new_debian() {
         [[ -n $downloaded ]] || die "no version of ruby$release and libruby$release in $suite could be downloaded"
         download_suite_debs "$dir/debs" trixie "${TRIXIE_LIBS[@]}"
         extract_debs "$dir/debs" "$root"
-
-        local libruby
-        libruby=$(readlink -f "$root/usr/lib/$ARCH_TRIPLET/libruby-$release.so.$release")
-        [[ -f $libruby ]] || die "libruby$release has no libruby-$release.so.$release"
-        patch_for_trixie_glibc "$root" "$ruby" "$libruby"
+        patch_for_trixie_glibc "$root" "$ruby"
         touch "$dir/.complete"
     fi
     ENTRY_RUBY=$ruby
