@@ -59,15 +59,21 @@ export interface StackCount {
   readonly count: number;
 }
 
-/** Sampler counters, totals since the recording started. */
+/** Sampler counters, totals since the recording started. Each is a
+ * count: ticks (one read of every thread) or thread-samples (one stack of
+ * one thread at one tick). */
 export interface SamplerStats {
-  /** Ticks at which the target was read. */
+  /** Ticks at which the sampler read the target. */
   readonly taken: number;
-  /** Ticks that came more than one period late or were skipped. */
+  /** Ticks that ran more than one sampling period (1 / rateHz seconds)
+   * after their due time, plus ticks skipped because an earlier tick ran
+   * too long. Skipped ticks are not in `taken`. */
   readonly late: number;
   /** Ticks at which at least one thread's stack could not be read. */
   readonly failed: number;
-  /** Thread stacks recorded. */
+  /** Thread-samples recorded: per tick, one for each thread whose stack
+   * was read and not empty. Without `idle`, only threads on a CPU are
+   * read. */
   readonly threadSamples: number;
 }
 

@@ -27,7 +27,9 @@ export interface SpeedscopeSampledProfile {
   /** `nanoseconds` when the sampling rate is known; otherwise `none`, and
    * each weight is a count of samples. */
   readonly unit: 'nanoseconds' | 'none';
+  /** The start of the profile in `unit`: always 0. */
   readonly startValue: number;
+  /** The sum of `weights`, in `unit`. */
   readonly endValue: number;
   /** Stacks as indexes into `shared.frames`, outermost first. */
   readonly samples: number[][];
