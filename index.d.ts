@@ -164,7 +164,10 @@ export interface Recording {
  */
 export declare function record(options: RecordOptions): Promise<Recording>;
 
-/** Sample accounting of a profile. */
+/**
+ * Sample accounting of a profile: the sampler's counters as of the last
+ * batch in the profile, and the time they cover.
+ */
 export interface ProfileStats extends SamplerStats {
   /** Wall-clock seconds from the start of sampling to the end, or to now
    * while recording. */
@@ -182,16 +185,51 @@ export interface SummaryRow {
   /** Thread-samples with this function anywhere on the stack, counted
    * once per thread-sample however often it recurses. */
   readonly totalSamples: number;
+  /** `selfSamples` as a percentage (0 to 100) of the thread-samples that
+   * the options of `rows()` select, which `countSamples()` returns. */
   readonly selfPercent: number;
+  /** `totalSamples` as a percentage (0 to 100) of the same thread-samples
+   * as `selfPercent`. */
   readonly totalPercent: number;
 }
 
-export interface RowsOptions {
+/** The selection of thread-samples that a view counts. */
+export interface SampleFilter {
+  /** Thread states whose samples count; only `running` by default. */
+  readonly states?: readonly ThreadState[];
+  /** Count only the samples of the thread with this `ThreadInfo.id`. */
+  readonly thread?: number;
+  /** Count only the samples of threads of the process with this id
+   * (`ThreadInfo.pid`). */
+  readonly pid?: number;
+}
+
+export interface RowsOptions extends SampleFilter {
   /** The key of a row: `function` (name and path, the default) or `line`
    * (name, path and the line executing in that frame). */
   readonly by?: 'function' | 'line';
-  /** Thread states whose samples count; only `running` by default. */
-  readonly states?: readonly ThreadState[];
+}
+
+/** The rows of one thread's samples. */
+export interface ThreadRows {
+  readonly thread: ThreadInfo;
+  /** Thread-samples of this thread that the options select: the 100 % of
+   * `rows`. */
+  readonly sampleCount: number;
+  /** Percentages are shares of this thread's `sampleCount`. */
+  readonly rows: SummaryRow[];
+}
+
+/** The rows of the samples of all threads of one process. */
+export interface ProcessRows {
+  readonly pid: number;
+  /** The threads of this process that have samples the options select. */
+  readonly threads: ThreadInfo[];
+  /** Thread-samples of this process that the options select: the 100 %
+   * of `rows`. */
+  readonly sampleCount: number;
+  /** Percentages are shares of this process's `sampleCount`. */
+  readonly rows: SummaryRow[];
 }
 
 export interface SummaryOptions {
@@ -283,7 +321,8 @@ export declare class Profile {
   /** When sampling started, in milliseconds since the Unix epoch; absent
    * when not known. */
   readonly startTimeMs?: number;
-  /** Thread-samples counted, in every state. */
+  /** Thread-samples in the profile, of every thread and state. `rows()`
+   * counts only those its options select (see `countSamples()`). */
   get sampleCount(): number;
   /** The functions seen in the recording. */
   get functions(): FunctionInfo[];
@@ -295,9 +334,25 @@ export declare class Profile {
    * state and stack, in the order in which each combination first
    * occurred. */
   stacks(): IterableIterator<StackCount>;
+  /** Returns the number of thread-samples that `filter` selects: the
+   * 100 % of the percentages of `rows()` with the same options. With no
+   * filter, that is the samples of running threads, which is at most
+   * `sampleCount`. */
+  countSamples(filter?: SampleFilter): number;
   /** Returns `% self` and `% total` per function (name and path), or per
-   * function and line, sorted by self, then total. */
+   * function and line, counted over the thread-samples that the options
+   * select, sorted by self, then total. Rejects a `thread` or `pid` that
+   * is not an integer from 0 with an `InvalidArgumentError`. */
   rows(options?: RowsOptions): SummaryRow[];
+  /** Returns the rows of each thread that has samples the options select,
+   * the thread with the most samples first. Each thread's percentages are
+   * shares of its own samples. */
+  byThread(options?: RowsOptions): ThreadRows[];
+  /** Returns the rows of each process that has samples the options
+   * select, the process with the most samples first. Each process's
+   * percentages are shares of its own samples. A profile from `record()`
+   * covers one process, so it has at most one entry. */
+  byProcess(options?: RowsOptions): ProcessRows[];
   /** Formats `rows()` as the `% self  % total  name` table. */
   toSummary(options?: SummaryOptions & RowsOptions): string;
   /** Formats the stacks as folded lines, `frame;frame;frame count` with

@@ -4,7 +4,13 @@ export { record } from './record';
 export type { RecordOptions, Recording } from './record';
 export { Profile } from './profile/profile';
 export type { ProfileStats } from './profile/profile';
-export type { RowsOptions, SummaryRow } from './profile/rows';
+export type {
+  ProcessRows,
+  RowsOptions,
+  SampleFilter,
+  SummaryRow,
+  ThreadRows,
+} from './profile/rows';
 export { readRecording } from './recording/reader';
 export type { RawRecording } from './recording/reader';
 export { supportedVersions } from './versions';

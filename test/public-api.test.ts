@@ -37,6 +37,9 @@ export type TypesMatch = Assert<
   | Same<Declared.ProfileStats, Implementation.ProfileStats>
   | Same<Declared.SummaryRow, Implementation.SummaryRow>
   | Same<Declared.RowsOptions, Implementation.RowsOptions>
+  | Same<Declared.SampleFilter, Implementation.SampleFilter>
+  | Same<Declared.ThreadRows, Implementation.ThreadRows>
+  | Same<Declared.ProcessRows, Implementation.ProcessRows>
   | Same<Declared.SummaryOptions, Implementation.SummaryOptions>
   | Same<Declared.StackFormatOptions, Implementation.StackFormatOptions>
   | Same<Declared.FlamegraphOptions, Implementation.FlamegraphOptions>
@@ -62,6 +65,11 @@ export type TypesMatch = Assert<
   | Same<
       Omit<Declared.RawRecording, 'profile'>,
       Omit<Implementation.RawRecording, 'profile'>
+    >
+  // The public members of Profile, without the private ones.
+  | Same<
+      Pick<Declared.Profile, keyof Declared.Profile>,
+      Pick<Implementation.Profile, keyof Implementation.Profile>
     >
 >;
 

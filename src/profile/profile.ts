@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from '../errors';
 import { formatCallgrind, type CallgrindOptions } from '../formats/callgrind';
 import { formatCollapsed, type StackFormatOptions } from '../formats/collapsed';
 import {
@@ -25,9 +26,23 @@ import {
   type ProfileSnapshot,
   type RawBatch,
 } from './data';
-import { functionRows, type RowsOptions, type SummaryRow } from './rows';
+import {
+  countSamples,
+  entryFilter,
+  functionRows,
+  samplesByThread,
+  type EntryFilter,
+  type ProcessRows,
+  type RowsOptions,
+  type SampleFilter,
+  type SummaryRow,
+  type ThreadRows,
+} from './rows';
 
-/** Sample accounting of a profile. */
+/**
+ * Sample accounting of a profile: the sampler's counters as of the last
+ * batch in the profile, and the time they cover.
+ */
 export interface ProfileStats extends SamplerStats {
   /** Wall-clock seconds from the start of sampling to the end (or to now
    * while recording). */
@@ -99,7 +114,8 @@ export class Profile {
     }
   }
 
-  /** Thread-samples counted, in every state. */
+  /** Thread-samples in the profile, of every thread and state. `rows()`
+   * counts only those its options select (see `countSamples()`). */
   get sampleCount(): number {
     return this.#snapshot.sampleCount;
   }
@@ -143,22 +159,94 @@ export class Profile {
   }
 
   /**
+   * Returns the number of thread-samples that `filter` selects: the 100 %
+   * of the percentages of `rows()` with the same options. With no filter,
+   * that is the samples of running threads, which is at most
+   * `sampleCount`.
+   */
+  countSamples(filter: SampleFilter = {}): number {
+    return countSamples(this.#snapshot, this.#filter(filter));
+  }
+
+  /**
    * Returns `% self` and `% total` per function (name and path), or per
-   * function and line, counted over the thread-samples in the chosen
-   * states, sorted by self, then total.
+   * function and line, counted over the thread-samples that the options
+   * select, sorted by self, then total.
    */
   rows(options: RowsOptions = {}): SummaryRow[] {
-    const states = options.states ?? DEFAULT_STATES;
     const by = options.by ?? 'function';
-    const key =
-      `${by}:` +
-      THREAD_STATES.filter((state) => states.includes(state)).join(',');
+    const states = options.states ?? DEFAULT_STATES;
+    const key = [
+      by,
+      THREAD_STATES.filter((state) => states.includes(state)).join(','),
+      options.thread ?? '',
+      options.pid ?? '',
+    ].join(':');
     let rows = this.#rowsCache.get(key);
     if (rows === undefined) {
-      rows = functionRows(this.#snapshot, states, by);
+      rows = functionRows(this.#snapshot, this.#filter(options), by);
       this.#rowsCache.set(key, rows);
     }
     return rows.slice();
+  }
+
+  /**
+   * Returns the rows of each thread that has samples the options select,
+   * the thread with the most samples first. Each thread's percentages are
+   * shares of its own samples.
+   */
+  byThread(options: RowsOptions = {}): ThreadRows[] {
+    const filter = this.#filter(options);
+    const by = options.by ?? 'function';
+    const views: ThreadRows[] = [];
+    const { data } = this.#snapshot;
+    for (const [id, sampleCount] of samplesByThread(this.#snapshot, filter)) {
+      views.push({
+        thread: data.threads[id],
+        sampleCount,
+        rows: functionRows(
+          this.#snapshot,
+          { states: filter.states, threads: new Set([id]) },
+          by,
+        ),
+      });
+    }
+    return views.sort(
+      (a, b) => b.sampleCount - a.sampleCount || a.thread.id - b.thread.id,
+    );
+  }
+
+  /**
+   * Returns the rows of each process that has samples the options select,
+   * the process with the most samples first. Each process's percentages
+   * are shares of its own samples. A profile from `record()` covers one
+   * process, so it has at most one entry.
+   */
+  byProcess(options: RowsOptions = {}): ProcessRows[] {
+    const filter = this.#filter(options);
+    const by = options.by ?? 'function';
+    const { data } = this.#snapshot;
+    const threadsByPid = new Map<number, ThreadInfo[]>();
+    for (const id of samplesByThread(this.#snapshot, filter).keys()) {
+      const thread = data.threads[id];
+      const threads = threadsByPid.get(thread.pid) ?? [];
+      threads.push(thread);
+      threadsByPid.set(thread.pid, threads);
+    }
+    const views: ProcessRows[] = [];
+    for (const [pid, threads] of threadsByPid) {
+      const processFilter: EntryFilter = {
+        states: filter.states,
+        threads: new Set(threads.map((thread) => thread.id)),
+      };
+      views.push({
+        pid,
+        threads: threads.sort((a, b) => a.id - b.id),
+        sampleCount: countSamples(this.#snapshot, processFilter),
+        rows: functionRows(this.#snapshot, processFilter, by),
+      });
+    }
+    return views.sort((a, b) => b.sampleCount - a.sampleCount || a.pid - b.pid);
   }
 
   /** Formats `rows()` as the `% self  % total  name` table. */
@@ -209,6 +297,20 @@ export class Profile {
    */
   toCallgrind(options: CallgrindOptions = {}): string {
     return formatCallgrind(this, options);
+  }
+
+  /** Checks a filter that may come from untyped JavaScript and resolves
+   * it against the snapshot. */
+  #filter(filter: SampleFilter): EntryFilter {
+    for (const name of ['thread', 'pid'] as const) {
+      const value = filter[name];
+      if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
+        throw new InvalidArgumentError(
+          `${name} must be an integer from 0, got ${String(value)}`,
+        );
+      }
+    }
+    return entryFilter(this.#snapshot, filter, DEFAULT_STATES);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { FunctionInfo, ThreadState } from '../types';
+import type { FunctionInfo, ThreadInfo, ThreadState } from '../types';
 import { THREAD_STATES, type ProfileSnapshot } from './data';
 import { StackTree } from './stacks';
 
@@ -13,43 +13,167 @@ export interface SummaryRow {
   /** Thread-samples with this function anywhere on the stack, counted
    * once per thread-sample however often it recurses. */
   readonly totalSamples: number;
+  /** `selfSamples` as a percentage (0 to 100) of the thread-samples that
+   * the options of `rows()` select, which `countSamples()` returns. */
   readonly selfPercent: number;
+  /** `totalSamples` as a percentage (0 to 100) of the same thread-samples
+   * as `selfPercent`. */
   readonly totalPercent: number;
 }
 
-export interface RowsOptions {
+/** The selection of thread-samples that a view counts. */
+export interface SampleFilter {
+  /** Thread states whose samples count; only `running` by default. */
+  readonly states?: readonly ThreadState[];
+  /** Count only the samples of the thread with this `ThreadInfo.id`. */
+  readonly thread?: number;
+  /** Count only the samples of threads of the process with this id
+   * (`ThreadInfo.pid`). */
+  readonly pid?: number;
+}
+
+export interface RowsOptions extends SampleFilter {
   /** The key of a row: `function` (name and path, the default) or `line`
    * (name, path and the line executing in that frame). */
   readonly by?: 'function' | 'line';
-  /** Thread states whose samples count; only `running` by default. */
-  readonly states?: readonly ThreadState[];
+}
+
+/** The rows of one thread's samples. */
+export interface ThreadRows {
+  readonly thread: ThreadInfo;
+  /** Thread-samples of this thread that the options select: the 100 % of
+   * `rows`. */
+  readonly sampleCount: number;
+  /** Percentages are shares of this thread's `sampleCount`. */
+  readonly rows: SummaryRow[];
+}
+
+/** The rows of the samples of all threads of one process. */
+export interface ProcessRows {
+  readonly pid: number;
+  /** The threads of this process that have samples the options select. */
+  readonly threads: ThreadInfo[];
+  /** Thread-samples of this process that the options select: the 100 %
+   * of `rows`. */
+  readonly sampleCount: number;
+  /** Percentages are shares of this process's `sampleCount`. */
+  readonly rows: SummaryRow[];
+}
+
+/**
+ * The thread-samples that a view counts, resolved against one snapshot:
+ * which states count and, when set, which threads.
+ */
+export interface EntryFilter {
+  /** Indexed by the index of a state in `THREAD_STATES`. */
+  readonly states: readonly boolean[];
+  /** The ids of the threads that count; every thread when absent. */
+  readonly threads?: ReadonlySet<number>;
+}
+
+/**
+ * Resolves a `SampleFilter` against a snapshot. `pid` becomes the set of
+ * the ids of that process's threads, and with `thread` as well, only a
+ * thread that is in both counts.
+ */
+export function entryFilter(
+  snapshot: ProfileSnapshot,
+  filter: SampleFilter,
+  defaultStates: readonly ThreadState[],
+): EntryFilter {
+  const states = new Array<boolean>(THREAD_STATES.length).fill(false);
+  for (const state of filter.states ?? defaultStates) {
+    const index = THREAD_STATES.indexOf(state);
+    if (index >= 0) {
+      states[index] = true;
+    }
+  }
+  if (filter.thread === undefined && filter.pid === undefined) {
+    return { states };
+  }
+  const threads = new Set<number>();
+  const { data, threadCount } = snapshot;
+  for (let id = 0; id < threadCount; id++) {
+    const thread = data.threads[id];
+    if (
+      thread !== undefined &&
+      (filter.thread === undefined || filter.thread === id) &&
+      (filter.pid === undefined || filter.pid === thread.pid)
+    ) {
+      threads.add(id);
+    }
+  }
+  return { states, threads };
+}
+
+/** Returns whether an aggregate entry of the snapshot's data counts. */
+function counts(
+  snapshot: ProfileSnapshot,
+  filter: EntryFilter,
+  entry: number,
+): boolean {
+  const { data } = snapshot;
+  return (
+    filter.states[data.entryStates[entry]] === true &&
+    (filter.threads === undefined ||
+      filter.threads.has(data.entryThreads[entry]))
+  );
+}
+
+/** Returns the number of thread-samples of a snapshot that count. */
+export function countSamples(
+  snapshot: ProfileSnapshot,
+  filter: EntryFilter,
+): number {
+  let total = 0;
+  for (let entry = 0; entry < snapshot.entryCount; entry++) {
+    if (counts(snapshot, filter, entry)) {
+      total += snapshot.counts[entry];
+    }
+  }
+  return total;
+}
+
+/**
+ * Returns the thread-samples that count per thread id, for the threads
+ * that have any, in the order in which the threads first occurred.
+ */
+export function samplesByThread(
+  snapshot: ProfileSnapshot,
+  filter: EntryFilter,
+): Map<number, number> {
+  const byThread = new Map<number, number>();
+  const { data, counts: entryCounts } = snapshot;
+  for (let entry = 0; entry < snapshot.entryCount; entry++) {
+    if (counts(snapshot, filter, entry)) {
+      const thread = data.entryThreads[entry];
+      byThread.set(thread, (byThread.get(thread) ?? 0) + entryCounts[entry]);
+    }
+  }
+  return byThread;
 }
 
 /**
  * Counts `% self` and `% total` per function, or per function and line when
- * `by` is `line`, over the thread-samples of a snapshot whose state is in
- * `states`. Rows are sorted by self, then total, then name, path and line,
+ * `by` is `line`, over the thread-samples of a snapshot that `filter`
+ * selects. Rows are sorted by self, then total, then name, path and line,
  * and rows with no samples are left out.
  */
 export function functionRows(
   snapshot: ProfileSnapshot,
-  states: readonly ThreadState[],
+  filter: EntryFilter,
   by: 'function' | 'line' = 'function',
 ): SummaryRow[] {
-  const counted = new Array<boolean>(THREAD_STATES.length).fill(false);
-  for (const state of states) {
-    counted[THREAD_STATES.indexOf(state)] = true;
-  }
-
   // Samples per leaf node, then summed up the tree into inclusive counts.
-  const { data, counts, entryCount, nodeCount } = snapshot;
+  const { data, entryCount, nodeCount } = snapshot;
   const stacks = data.stacks;
   const leafSamples = new Float64Array(nodeCount);
   let countedSamples = 0;
   for (let entry = 0; entry < entryCount; entry++) {
-    if (counted[data.entryStates[entry]]) {
-      leafSamples[data.entryLeaves[entry]] += counts[entry];
-      countedSamples += counts[entry];
+    if (counts(snapshot, filter, entry)) {
+      const samples = snapshot.counts[entry];
+      leafSamples[data.entryLeaves[entry]] += samples;
+      countedSamples += samples;
     }
   }
   if (countedSamples === 0) {
