@@ -139,6 +139,12 @@ export interface RecordOptions {
 /** A recording in progress. */
 export interface Recording {
   readonly target: TargetInfo;
+  /** Samples per second that the recording requested. */
+  readonly rateHz: number;
+  /** True when threads that are not running on a CPU are sampled too. */
+  readonly idle: boolean;
+  /** When sampling started, in milliseconds since the Unix epoch. */
+  readonly startTimeMs: number;
   /**
    * Resolves with the final profile once the recording ends for any
    * reason: `stop()`, `durationSeconds`, the `signal` or the target's exit
@@ -410,6 +416,51 @@ export interface RawRecording {
  */
 export declare function readRecording(path: string): Promise<RawRecording>;
 
+/** Options of `writeRawRecording()`. */
+export interface RawRecordingOptions {
+  /** The file to create, or to truncate when it exists. */
+  readonly path: string;
+  /** The file stops growing before it would exceed this many bytes,
+   * apart from one short `limit` record. No limit when absent. */
+  readonly maxBytes?: number;
+  /** Receives each problem that ends the file early, such as a full disk
+   * or the size limit. The recording goes on without the file. */
+  readonly onWarning?: (message: string) => void;
+}
+
+/** A raw recording that is being written. */
+export interface RawRecordingWriter {
+  /** The file, as given. */
+  readonly path: string;
+  /** Bytes in the file so far. */
+  readonly size: number;
+  /** False once the file is closed or ended early by a failure or the
+   * size limit. */
+  readonly writing: boolean;
+  /** Forces what was written to disk. Throws a `FileAccessError` when
+   * that fails. */
+  sync(): void;
+  /** Waits for the batches not yet written, then writes the final stats
+   * and the end record of `profile`, the recording's final profile, and
+   * closes the file. */
+  finish(profile: Profile): Promise<void>;
+  /** Closes the file without an end record, as a crash would leave it,
+   * unless `finish()` wrote one. */
+  close(): void;
+}
+
+/**
+ * Starts writing a raw recording of `recording`: every batch of samples
+ * that arrives after the call, with their times, goes to the file as it
+ * arrives. `readRecording()` and `rbprof report` read the file, also when
+ * it is cut short. Throws a `FileAccessError` when the file cannot be
+ * created.
+ */
+export declare function writeRawRecording(
+  recording: Recording,
+  options: RawRecordingOptions,
+): RawRecordingWriter;
+
 /** A range of Ruby releases that share one set of struct layouts. */
 export interface VersionRange {
   /** First release of the range, such as `3.1.0`. */
@@ -501,6 +552,55 @@ export declare function formatSummary(
   rows: readonly SummaryRow[],
   options?: SummaryOptions,
 ): string;
+
+/** Formats a snapshot as text: per thread its name, native id and state,
+ * then its frames outermost first, one `name - path:line` per line. */
+export declare function formatSnapshot(snapshot: Snapshot): string;
+
+/** The name of an output format of a profile. */
+export type ProfileFormat =
+  | 'summary'
+  | 'summary-by-line'
+  | 'collapsed'
+  | 'flamegraph'
+  | 'speedscope'
+  | 'pprof'
+  | 'callgrind';
+
+/** The names of the output formats, the default (`summary`) first. */
+export declare const PROFILE_FORMATS: readonly ProfileFormat[];
+
+/** A format's description, file name extension and kind. */
+export interface FormatInfo {
+  /** One line for help text. */
+  readonly description: string;
+  /** The usual file name extension, with its dot. */
+  readonly extension: string;
+  /** True when the output is binary, so it is a Buffer, not a string. */
+  readonly binary: boolean;
+}
+
+/** Options of `renderProfile()`. Each format reads the options it has. */
+export interface RenderOptions
+  extends SummaryOptions, StackFormatOptions, FlamegraphOptions {}
+
+/** Returns whether `name` is the name of an output format. */
+export declare function isProfileFormat(name: string): name is ProfileFormat;
+
+/** Returns the description, file extension and kind of a format. Throws
+ * an `InvalidArgumentError` for an unknown name. */
+export declare function formatInfo(format: ProfileFormat): FormatInfo;
+
+/**
+ * Writes a profile in the named format: a string for text formats, a
+ * Buffer for binary ones (see `formatInfo(format).binary`). Throws an
+ * `InvalidArgumentError` for an unknown name.
+ */
+export declare function renderProfile(
+  profile: Profile,
+  format: ProfileFormat,
+  options?: RenderOptions,
+): string | Buffer;
 
 /** Error codes that rbprof errors carry in `code`. */
 export type ErrorCode =

@@ -13,6 +13,11 @@ export type {
 } from './profile/rows';
 export { readRecording } from './recording/reader';
 export type { RawRecording } from './recording/reader';
+export { writeRawRecording } from './recording/writer';
+export type {
+  RawRecordingOptions,
+  RawRecordingWriter,
+} from './recording/writer';
 export { supportedVersions } from './versions';
 export type { VersionRange } from './versions';
 export { snapshot } from './snapshot';
@@ -27,6 +32,14 @@ export type {
 } from './snapshot';
 export { formatSummary } from './formats/summary';
 export type { SummaryOptions } from './formats/summary';
+export { formatSnapshot } from './formats/snapshot';
+export {
+  formatInfo,
+  isProfileFormat,
+  PROFILE_FORMATS,
+  renderProfile,
+} from './formats/index';
+export type { FormatInfo, ProfileFormat, RenderOptions } from './formats/index';
 export type { StackFormatOptions } from './formats/collapsed';
 export type { FlamegraphOptions } from './formats/flamegraph';
 export type {

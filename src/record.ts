@@ -35,6 +35,12 @@ export interface RecordOptions {
 /** A recording in progress. */
 export interface Recording {
   readonly target: TargetInfo;
+  /** Samples per second that the recording requested. */
+  readonly rateHz: number;
+  /** True when threads that are not running on a CPU are sampled too. */
+  readonly idle: boolean;
+  /** When sampling started, in milliseconds since the Unix epoch. */
+  readonly startTimeMs: number;
   /**
    * Resolves with the final profile once the recording ends for any
    * reason: `stop()`, `durationSeconds`, the `signal` or the target's exit
@@ -127,13 +133,14 @@ interface Subscriber {
 
 class ActiveRecording implements Recording {
   readonly target: TargetInfo;
+  readonly rateHz: number;
+  readonly idle: boolean;
+  readonly startTimeMs = Date.now();
   readonly done: Promise<Profile>;
 
   readonly #sampler: NativeSampler;
   readonly #data: ProfileData;
   readonly #startedAt = performance.now();
-  readonly #startTimeMs = Date.now();
-  readonly #rateHz: number;
   readonly #subscribers = new Set<Subscriber>();
   readonly #cleanups: Array<() => void> = [];
 
@@ -153,7 +160,8 @@ class ActiveRecording implements Recording {
     this.#sampler = sampler;
     this.target = { ...sampler.target };
     this.#data = new ProfileData(stateCodes);
-    this.#rateHz = options.rateHz ?? DEFAULT_RATE_HZ;
+    this.rateHz = options.rateHz ?? DEFAULT_RATE_HZ;
+    this.idle = options.idle ?? false;
 
     const { signal, durationSeconds } = options;
     if (durationSeconds !== undefined) {
@@ -314,8 +322,8 @@ class ActiveRecording implements Recording {
       data: this.#data,
       stats: this.#data.stats,
       durationSeconds: (performance.now() - this.#startedAt) / 1000,
-      rateHz: this.#rateHz,
-      startTimeMs: this.#startTimeMs,
+      rateHz: this.rateHz,
+      startTimeMs: this.startTimeMs,
       ...(end === undefined ? {} : { end }),
     });
   }

@@ -40,6 +40,10 @@ export type TypesMatch = Assert<
   | Same<Declared.SampleFilter, Implementation.SampleFilter>
   | Same<Declared.ThreadRows, Implementation.ThreadRows>
   | Same<Declared.ProcessRows, Implementation.ProcessRows>
+  | Same<Declared.ProfileFormat, Implementation.ProfileFormat>
+  | Same<Declared.FormatInfo, Implementation.FormatInfo>
+  | Same<Declared.RenderOptions, Implementation.RenderOptions>
+  | Same<Declared.RawRecordingOptions, Implementation.RawRecordingOptions>
   | Same<Declared.SummaryOptions, Implementation.SummaryOptions>
   | Same<Declared.StackFormatOptions, Implementation.StackFormatOptions>
   | Same<Declared.FlamegraphOptions, Implementation.FlamegraphOptions>
@@ -65,6 +69,14 @@ export type TypesMatch = Assert<
   | Same<
       Omit<Declared.RawRecording, 'profile'>,
       Omit<Implementation.RawRecording, 'profile'>
+    >
+  | Same<
+      Omit<Declared.RawRecordingWriter, 'finish'>,
+      Omit<Implementation.RawRecordingWriter, 'finish'>
+    >
+  | Same<
+      Omit<Declared.Recording, 'done' | 'stop' | 'profile'>,
+      Omit<Implementation.Recording, 'done' | 'stop' | 'profile'>
     >
   // The public members of Profile, without the private ones.
   | Same<
@@ -93,11 +105,28 @@ test('declared values exist at run time', (t) => {
     'InvalidRecordingError',
     'snapshot',
     'InvalidCoreError',
+    'writeRawRecording',
+    'formatSnapshot',
+    'renderProfile',
+    'formatInfo',
+    'isProfileFormat',
   ];
-  t.deepEqual(Object.keys(library).sort(), values.sort());
+  t.deepEqual(
+    Object.keys(library).sort(),
+    [...values, 'PROFILE_FORMATS'].sort(),
+  );
   for (const name of values) {
     t.is(typeof (library as Record<string, unknown>)[name], 'function', name);
   }
+  t.deepEqual(library.PROFILE_FORMATS, [
+    'summary',
+    'summary-by-line',
+    'collapsed',
+    'flamegraph',
+    'speedscope',
+    'pprof',
+    'callgrind',
+  ]);
 });
 
 test('error classes carry code and hint', (t) => {

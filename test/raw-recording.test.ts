@@ -17,7 +17,7 @@ import {
 import { ProfileData } from '../dist/profile/data';
 import { decodeBatch, Profile as ProfileClass } from '../dist/profile/profile';
 import { HEADER_PREFIX } from '../dist/recording/format';
-import { RawRecordingWriter } from '../dist/recording/writer';
+import { RawRecordingFileWriter } from '../dist/recording/writer';
 import { makeBatch, type BatchSpec } from './helpers/batches';
 
 const TARGET = {
@@ -89,7 +89,7 @@ function writeRecording(
 ): Promise<Written> {
   const file = path.join(tempDir(t), 'recording.raw.jsonl');
   const warnings: string[] = [];
-  const writer = new RawRecordingWriter({
+  const writer = new RawRecordingFileWriter({
     path: file,
     maxBytes: options.maxBytes ?? 1 << 30,
     startTime: new Date(START_TIME_MS),

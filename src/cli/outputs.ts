@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { FileAccessError } from '../errors';
-import { describeError } from '../recording/writer';
+import { FileAccessError } from '../index';
+import { describeError } from '../system-errors';
 
 /** A user and group to give created files to. */
 export interface Owner {
@@ -83,6 +83,9 @@ function passwdHome(user: string): string | undefined {
   }
   return undefined;
 }
+
+/** The file name extension of the raw recordings in the cache folder. */
+export const RAW_EXTENSION = 'raw.jsonl';
 
 /**
  * Returns the file name without extension of the outputs of one

@@ -7,18 +7,20 @@ import path from 'node:path';
 import {
   formatInfo,
   renderProfile,
+  writeRawRecording,
+  type Profile,
   type ProfileFormat,
-} from '../formats/index';
-import type { Profile } from '../profile/profile';
-import type { Recording } from '../record';
-import { RAW_EXTENSION } from '../recording/format';
-import { describeError, RawRecordingWriter } from '../recording/writer';
-import type { ThreadState } from '../types';
+  type RawRecordingWriter,
+  type Recording,
+  type ThreadState,
+} from '../index';
+import { describeError } from '../system-errors';
 import {
   cacheFolder,
   checkWritableFolder,
   createCacheFolder,
   outputStem,
+  RAW_EXTENSION,
   replaceFile,
   type CacheFolder,
   type Owner,
@@ -34,8 +36,6 @@ export interface RecordOutputOptions {
   /** The raw recording; in the cache folder when absent. */
   readonly rawFile?: string;
   readonly rawMaxBytes: number;
-  readonly rateHz: number;
-  readonly idle: boolean;
   /** The states that the profile file counts. */
   readonly states: readonly ThreadState[];
   /** Prints one line on stderr, such as a warning. */
@@ -116,9 +116,7 @@ export class RecordOutputs {
         this.#raw.sync();
         written.push(`synced the raw recording ${this.#raw.path}`);
       } catch (error) {
-        this.#warn(
-          `syncing the raw recording ${this.#raw.path} failed: ${describeError(error)}`,
-        );
+        this.#warn((error as Error).message);
       }
     }
     if (this.#profileFile !== undefined) {
@@ -187,27 +185,21 @@ export class RecordOutputs {
   ): RawRecordingWriter | undefined {
     let writer: RawRecordingWriter;
     try {
-      writer = new RawRecordingWriter({
+      writer = writeRawRecording(recording, {
         path: file,
         maxBytes: this.#options.rawMaxBytes,
-        startTime: new Date(recording.profile().startTimeMs ?? Date.now()),
-        rateHz: this.#options.rateHz,
-        idle: this.#options.idle,
-        target: recording.target,
         onWarning: (message) => this.#warn(`${message}. Recording goes on`),
       });
     } catch (error) {
       this.#warn(
-        `cannot write the raw recording ${file}: ${describeError(error)}. ` +
-          'Recording goes on without it. Choose another file with --raw-file ' +
-          'or turn it off with --no-raw',
+        `${(error as Error).message}. Recording goes on without it. ` +
+          'Choose another file with --raw-file or turn it off with --no-raw',
       );
       return undefined;
     }
     if (owner !== undefined) {
       giveTo(file, owner, (message) => this.#warn(message));
     }
-    writer.consume(recording.samples());
     return writer;
   }
 

@@ -1,10 +1,17 @@
 import { Command, Option } from 'commander';
 
-import { InvalidArgumentError, SamplingFailedError } from '../errors';
-import { PROFILE_FORMATS, type ProfileFormat } from '../formats/index';
-import type { Profile } from '../profile/profile';
-import { record, type Recording, type RecordOptions } from '../record';
-import type { TargetInfo, ThreadState } from '../types';
+import {
+  InvalidArgumentError,
+  PROFILE_FORMATS,
+  record,
+  SamplingFailedError,
+  type Profile,
+  type ProfileFormat,
+  type Recording,
+  type RecordOptions,
+  type TargetInfo,
+  type ThreadState,
+} from '../index';
 import { LiveSummary } from './live';
 import {
   parseDuration,
@@ -194,8 +201,6 @@ function outputOptions(
     raw: flags.raw,
     ...(flags.rawFile === undefined ? {} : { rawFile: flags.rawFile }),
     rawMaxBytes: Math.floor(flags.rawMaxMb * 2 ** 20),
-    rateHz: flags.rate,
-    idle: flags.idle ?? false,
   };
 }
 

@@ -7,11 +7,15 @@ import type { StackFormatOptions } from './collapsed';
 import type { FlamegraphOptions } from './flamegraph';
 import type { SummaryOptions } from './summary';
 
+/** The public members of `Profile`: structural, so that a profile typed
+ * by the declarations in index.d.ts fits as well. */
+type PublicProfile = Pick<Profile, keyof Profile>;
+
 /** Options of `renderProfile()`. Each format reads the options it has. */
 export interface RenderOptions
   extends SummaryOptions, StackFormatOptions, FlamegraphOptions {}
 
-/** A format's description, file name extension, kind and renderer. */
+/** A format's description, file name extension and kind. */
 export interface FormatInfo {
   /** One line for help text. */
   readonly description: string;
@@ -19,8 +23,12 @@ export interface FormatInfo {
   readonly extension: string;
   /** True when the output is binary, so it is a Buffer, not a string. */
   readonly binary: boolean;
+}
+
+/** A format's facts and its renderer. */
+interface FormatEntry extends FormatInfo {
   readonly render: (
-    profile: Profile,
+    profile: PublicProfile,
     options: RenderOptions,
   ) => string | Buffer;
 }
@@ -72,37 +80,46 @@ const FORMATS = {
     binary: false,
     render: (profile, options) => profile.toCallgrind(options),
   },
-} satisfies Record<string, FormatInfo>;
+} satisfies Record<string, FormatEntry>;
 
 /** The name of an output format. */
 export type ProfileFormat = keyof typeof FORMATS;
 
 /** The names of the output formats, the default (`summary`) first. */
-export const PROFILE_FORMATS = Object.keys(FORMATS) as ProfileFormat[];
+export const PROFILE_FORMATS: readonly ProfileFormat[] = Object.freeze(
+  Object.keys(FORMATS) as ProfileFormat[],
+);
 
 /** Returns whether `name` is the name of an output format. */
 export function isProfileFormat(name: string): name is ProfileFormat {
   return Object.hasOwn(FORMATS, name);
 }
 
-/** Returns the description, file extension and kind of a format. */
+/** Returns the description, file extension and kind of a format. Throws
+ * an `InvalidArgumentError` for an unknown name. */
 export function formatInfo(format: ProfileFormat): FormatInfo {
-  return FORMATS[format];
+  const { description, extension, binary } = entryOf(format);
+  return { description, extension, binary };
 }
 
 /**
  * Writes a profile in the named format: a string for text formats, a
- * Buffer for binary ones (see `formatInfo(format).binary`).
+ * Buffer for binary ones (see `formatInfo(format).binary`). Throws an
+ * `InvalidArgumentError` for an unknown name.
  */
 export function renderProfile(
-  profile: Profile,
+  profile: PublicProfile,
   format: ProfileFormat,
   options: RenderOptions = {},
 ): string | Buffer {
+  return entryOf(format).render(profile, options);
+}
+
+function entryOf(format: ProfileFormat): FormatEntry {
   if (!isProfileFormat(format)) {
     throw new InvalidArgumentError(
       `unknown format "${String(format)}"; use one of: ${PROFILE_FORMATS.join(', ')}`,
     );
   }
-  return FORMATS[format].render(profile, options);
+  return FORMATS[format];
 }

@@ -34,8 +34,6 @@ export const FORMAT_NAME = 'rbprof-raw';
 export const FORMAT_VERSION = 1;
 /** The first bytes of every raw recording, of any version. */
 export const HEADER_PREFIX = `{"format":"${FORMAT_NAME}","version":`;
-/** The file name extension of raw recordings. */
-export const RAW_EXTENSION = 'raw.jsonl';
 
 export interface HeaderRecord {
   readonly format: typeof FORMAT_NAME;

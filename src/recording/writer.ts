@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 
+import { FileAccessError } from '../errors';
 import type { Profile } from '../profile/profile';
 import { THREAD_STATES } from '../profile/data';
+import type { Recording } from '../record';
+import { describeError } from '../system-errors';
 import type {
   FunctionInfo,
   SampleBatch,
@@ -15,6 +18,78 @@ import {
   type BodyRecord,
   type HeaderRecord,
 } from './format';
+
+/** Options of `writeRawRecording()`. */
+export interface RawRecordingOptions {
+  /** The file to create, or to truncate when it exists. */
+  readonly path: string;
+  /** The file stops growing before it would exceed this many bytes,
+   * apart from one short `limit` record. No limit when absent. */
+  readonly maxBytes?: number;
+  /** Receives each problem that ends the file early, such as a full disk
+   * or the size limit. The recording goes on without the file. */
+  readonly onWarning?: (message: string) => void;
+}
+
+/** A raw recording that is being written. */
+export interface RawRecordingWriter {
+  /** The file, as given. */
+  readonly path: string;
+  /** Bytes in the file so far. */
+  readonly size: number;
+  /** False once the file is closed or ended early by a failure or the
+   * size limit. */
+  readonly writing: boolean;
+  /** Forces what was written to disk. Throws a `FileAccessError` when
+   * that fails. */
+  sync(): void;
+  /** Waits for the batches not yet written, then writes the final stats
+   * and the end record of `profile`, the recording's final profile, and
+   * closes the file. */
+  finish(profile: Profile): Promise<void>;
+  /** Closes the file without an end record, as a crash would leave it,
+   * unless `finish()` wrote one. */
+  close(): void;
+}
+
+/** The members of a `Recording` that the writer reads. */
+type RecordingSource = Pick<
+  Recording,
+  'target' | 'rateHz' | 'idle' | 'startTimeMs' | 'samples'
+>;
+
+/**
+ * Starts writing a raw recording of `recording`: every batch of samples
+ * that arrives after the call, with their times, goes to the file as it
+ * arrives. `readRecording()` and `rbprof report` read the file, also when
+ * it is cut short. Throws a `FileAccessError` when the file cannot be
+ * created.
+ */
+export function writeRawRecording(
+  recording: RecordingSource,
+  options: RawRecordingOptions,
+): RawRecordingWriter {
+  let writer: RawRecordingFileWriter;
+  try {
+    writer = new RawRecordingFileWriter({
+      path: options.path,
+      maxBytes: options.maxBytes ?? Number.POSITIVE_INFINITY,
+      startTime: new Date(recording.startTimeMs),
+      rateHz: recording.rateHz,
+      idle: recording.idle,
+      target: recording.target,
+      onWarning: options.onWarning ?? (() => undefined),
+    });
+  } catch (error) {
+    throw new FileAccessError(
+      `cannot write the raw recording ${options.path}: ${describeError(error)}`,
+      options.path,
+      { cause: error },
+    );
+  }
+  writer.consume(recording.samples());
+  return writer;
+}
 
 export interface RawWriterOptions {
   readonly path: string;
@@ -38,7 +113,7 @@ export interface RawWriterOptions {
  * and threads already written are kept, so memory does not grow with the
  * number of samples.
  */
-export class RawRecordingWriter {
+export class RawRecordingFileWriter implements RawRecordingWriter {
   readonly path: string;
   readonly #fd: number;
   readonly #maxBytes: number;
@@ -138,10 +213,19 @@ export class RawRecordingWriter {
   }
 
   /** Forces what was written to disk, for a reader on another machine
-   * or after a power loss. */
+   * or after a power loss. Throws a `FileAccessError`. */
   sync(): void {
-    if (!this.#stopped) {
+    if (this.#stopped) {
+      return;
+    }
+    try {
       fs.fdatasyncSync(this.#fd);
+    } catch (error) {
+      throw new FileAccessError(
+        `syncing the raw recording ${this.path} failed: ${describeError(error)}`,
+        this.path,
+        { cause: error },
+      );
     }
   }
 
@@ -271,23 +355,6 @@ export class RawRecordingWriter {
       this.#bytesWritten += written;
     }
   }
-}
-
-/**
- * Returns the message of an error. For a failed system call, that is the
- * code and its description, such as `EROFS: read-only file system`,
- * without the call and path that Node appends, since the caller names
- * the file.
- */
-export function describeError(error: unknown): string {
-  if (!(error instanceof Error)) {
-    return String(error);
-  }
-  const { code, syscall } = error as NodeJS.ErrnoException;
-  if (code === undefined || syscall === undefined) {
-    return error.message;
-  }
-  return error.message.replace(new RegExp(`, ${syscall} .*$`), '');
 }
 
 function formatMegabytes(bytes: number): string {
