@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 
-import { RbprofError } from '../errors';
+import { RbprofError } from '../index';
 
 /** Exit codes of the CLI, one per kind of failure a script may branch on. */
 export const EXIT_CODES = {

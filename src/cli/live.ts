@@ -1,7 +1,6 @@
 import { clearScreenDown, cursorTo, moveCursor } from 'node:readline';
 
-import type { Profile } from '../profile/profile';
-import type { ThreadState } from '../types';
+import type { Profile, ThreadState } from '../index';
 
 /** A terminal stream such as `process.stderr` when it is a TTY. */
 export interface TerminalStream extends NodeJS.WritableStream {

@@ -1,13 +1,13 @@
 import { Command, Option } from 'commander';
 
-import { InvalidArgumentError } from '../errors';
 import {
+  InvalidArgumentError,
   PROFILE_FORMATS,
+  readRecording,
   renderProfile,
   type ProfileFormat,
-} from '../formats/index';
-import { readRecording } from '../recording/reader';
-import type { ThreadState } from '../types';
+  type ThreadState,
+} from '../index';
 import { parseTop } from './options';
 import { replaceFile } from './outputs';
 import { describeEnd } from './record';

@@ -1,7 +1,6 @@
 import { Command, Option } from 'commander';
 
-import { formatSnapshot } from '../formats/snapshot';
-import { snapshot, type SnapshotOptions } from '../snapshot';
+import { formatSnapshot, snapshot, type SnapshotOptions } from '../index';
 import { parsePid, parseVersion } from './options';
 
 interface SnapshotFlags {

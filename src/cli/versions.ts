@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 
-import { supportedVersions } from '../versions';
+import { supportedVersions } from '../index';
 
 /**
  * Runs `rbprof` without a command. With `--supported-versions`, prints one
