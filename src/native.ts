@@ -1,14 +1,161 @@
-// Loads the addon built from crates/rbprof-node. Its types come from the
-// declarations that `napi build` generates next to the loader, so a change
-// in the Rust binding that the TypeScript does not follow fails to compile.
+// Loads the addon built from crates/rbprof-node. The types below are
+// written by hand, so the TypeScript compiles without the declarations
+// that `napi build` generates next to the loader.
+// test/native-types.test.ts checks that the two stay in step.
 
-import type * as Binding from '../crates/rbprof-node/index';
+/** Options of `NativeSampler.start`. */
+export interface StartOptions {
+  pid: number;
+  /** Samples per second; the core's default (99) when absent. */
+  rateHz?: number;
+  /** Also record threads that are not running on a CPU. */
+  idle?: boolean;
+  /** Use the layout of this Ruby version instead of the detected one. */
+  forceVersion?: string;
+}
 
-export type NativeBinding = typeof Binding;
-export type NativeSampler = Binding.NativeSampler;
-export type NativeBatch = Binding.NativeBatch;
-export type StartOptions = Binding.StartOptions;
-export type NativeSnapshot = Binding.NativeSnapshot;
+/** Facts about the target that the sampler read when it opened it. */
+export interface NativeTarget {
+  pid: number;
+  rubyVersion: string;
+  layoutVersion: string;
+  layoutVerified: boolean;
+  rubyBinary: string;
+}
+
+/** A newly interned function. Samples refer to it by `id`. */
+export interface NativeFunction {
+  id: number;
+  name: string;
+  path: string;
+  /** `ruby`, `cfunc` or `synthetic`. */
+  kind: string;
+}
+
+/** A newly seen Ruby thread. Samples refer to it by `id`. */
+export interface NativeThread {
+  id: number;
+  pid: number;
+  /** Kernel thread id; 0 when the Ruby build does not record it. */
+  tid: number;
+  name?: string;
+}
+
+/** Sampler counters, totals since the start. Exact below 2^53. */
+export interface NativeStats {
+  taken: number;
+  late: number;
+  failed: number;
+  threadSamples: number;
+}
+
+/** The reason a sampler stopped. */
+export interface NativeEnd {
+  /** `stopped`, `process_exited` or `failed`. */
+  reason: string;
+  /** The cause of the failure, for `failed`. */
+  message?: string;
+}
+
+/**
+ * Everything the sampler handed over since the previous batch, with the
+ * samples flattened into typed arrays: sample `i` has the frames
+ * `frameStarts[i] .. frameStarts[i + 1]` of `frameFunctions` and
+ * `frameLines`, outermost first.
+ */
+export interface NativeBatch {
+  functions: NativeFunction[];
+  threads: NativeThread[];
+  /** Nanoseconds since the recording started. */
+  timesNs: Float64Array;
+  /** Ids into the thread table. */
+  threadIds: Uint32Array;
+  /** Indexes into `threadStateNames()`. */
+  states: Uint8Array;
+  /** One more entry than there are samples. */
+  frameStarts: Uint32Array;
+  frameFunctions: Uint32Array;
+  /** Line numbers; 0 means unknown. */
+  frameLines: Uint32Array;
+  stats: NativeStats;
+  /** Set on the last batch of a sampler. */
+  end?: NativeEnd;
+  warnings: string[];
+}
+
+/** A running sampler of one Ruby process. */
+export interface NativeSampler {
+  readonly target: NativeTarget;
+  /** Waits up to `timeoutMs` milliseconds for samples. Resolves to `null`
+   * once the batch whose `end` is set has been returned. */
+  nextBatch(timeoutMs: number): Promise<NativeBatch | null>;
+  /** Stops the sampling thread and returns the samples not yet handed
+   * out, with `end` set. */
+  stop(): NativeBatch;
+}
+
+/** A range of Ruby releases that share one set of struct layouts. */
+export interface NativeVersionRange {
+  from: string;
+  through: string;
+  verified: boolean;
+}
+
+/** Options of `snapshot`. */
+export interface ProcessSnapshotOptions {
+  pid: number;
+  forceVersion?: string;
+}
+
+/** Options of `snapshotCore`. */
+export interface CoreSnapshotOptions {
+  core: string;
+  binary?: string;
+  forceVersion?: string;
+}
+
+/** One frame, outermost first in its stack. */
+export interface NativeSnapshotFrame {
+  name: string;
+  path: string;
+  /** 0 when unknown. */
+  line: number;
+  kind: string;
+}
+
+/** One Ruby thread of a snapshot. */
+export interface NativeThreadSnapshot {
+  name?: string;
+  tid: number;
+  /** `running`, `waiting_gvl`, `blocked`, or `unknown` in a core file. */
+  state: string;
+  frames: NativeSnapshotFrame[];
+  error?: string;
+}
+
+/** The Ruby threads of a process at one moment. */
+export interface NativeSnapshot {
+  pid: number;
+  rubyVersion: string;
+  threads: NativeThreadSnapshot[];
+  warnings: string[];
+}
+
+/** The functions and classes of the addon that the library calls. */
+export interface NativeBinding {
+  NativeSampler: {
+    /** Opens the target and starts sampling. Rejects with an `Error` that
+     * has a `code` and, usually, a `hint`. */
+    start(options: StartOptions): Promise<NativeSampler>;
+  };
+  threadStateNames(): string[];
+  supportedVersions(): NativeVersionRange[];
+  snapshot(options: ProcessSnapshotOptions): Promise<NativeSnapshot>;
+  snapshotCore(options: CoreSnapshotOptions): Promise<NativeSnapshot>;
+  /** Throws an `Error` with code `ERR_INVALID_ARGUMENT` for a malformed
+   * line. */
+  renderFlamegraph(lines: string[], title: string): string;
+}
 
 let binding: NativeBinding | undefined;
 
