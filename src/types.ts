@@ -37,7 +37,8 @@ export interface Frame {
 
 /** One thread's stack at one tick. */
 export interface Sample {
-  /** Nanoseconds since the recording started. */
+  /** Nanoseconds since the sampler started, on a monotonic clock, so
+   * later samples never have smaller times. */
   readonly timeNs: number;
   readonly thread: ThreadInfo;
   readonly state: ThreadState;
