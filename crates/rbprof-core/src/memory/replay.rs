@@ -64,26 +64,35 @@ impl ReplayMemory {
 }
 
 impl RemoteMemory for ReplayMemory {
+    /// Serves a read from the recorded regions, assembling it from several
+    /// where they overlap or touch, so that a walker that now reads a span
+    /// at once still replays reads recorded in pieces.
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
         let unmapped = MemoryError::Unmapped {
             addr,
             len: buf.len(),
         };
         let end = addr.checked_add(buf.len() as u64).ok_or(unmapped.clone())?;
-        // Any region that starts at or below `addr` may cover the read;
-        // recorded reads overlap, so look at every candidate.
-        for (&start, bytes) in self.regions.range(..=addr).rev() {
-            let region_end = start + bytes.len() as u64;
-            if end <= region_end {
-                let from = (addr - start) as usize;
-                buf.copy_from_slice(&bytes[from..from + buf.len()]);
-                return Ok(());
-            }
-            if start + (super::MAX_READ as u64) < addr {
-                break;
-            }
+        let mut position = addr;
+        while position < end {
+            let covering = self
+                .regions
+                .range(..=position)
+                .rev()
+                .take_while(|(&start, _)| start + (super::MAX_READ as u64) >= position)
+                .filter(|(&start, bytes)| start + bytes.len() as u64 > position)
+                .max_by_key(|(&start, bytes)| start + bytes.len() as u64);
+            let Some((&start, bytes)) = covering else {
+                return Err(unmapped);
+            };
+            let region_end = (start + bytes.len() as u64).min(end);
+            let from = (position - start) as usize;
+            let to = (region_end - start) as usize;
+            let at = (position - addr) as usize;
+            buf[at..at + (to - from)].copy_from_slice(&bytes[from..to]);
+            position = region_end;
         }
-        Err(unmapped)
+        Ok(())
     }
 }
 
@@ -101,6 +110,21 @@ mod tests {
         assert_eq!(buf, [3, 4, 5, 6]);
         assert!(memory.read(0x1006, &mut buf).is_err());
         assert!(memory.read(0x0fff, &mut buf).is_err());
+    }
+
+    #[test]
+    fn replay_joins_adjacent_regions() {
+        let mut memory = ReplayMemory::default();
+        memory.insert(0x1000, vec![1, 2, 3, 4]);
+        memory.insert(0x1004, vec![5, 6, 7, 8]);
+        memory.insert(0x1002, vec![30, 40]);
+        let mut buf = [0u8; 8];
+        memory.read(0x1000, &mut buf).unwrap();
+        assert_eq!(buf, [1, 2, 3, 4, 5, 6, 7, 8]);
+        let mut gap = [0u8; 4];
+        memory.insert(0x2000, vec![1, 2]);
+        memory.insert(0x2003, vec![4]);
+        assert!(memory.read(0x2000, &mut gap).is_err());
     }
 
     #[test]

@@ -76,12 +76,17 @@ impl<'a, M: RemoteMemory> Objects<'a, M> {
         if !self.is_heap_object(value) {
             return Ok(None);
         }
+        Ok(self.imemo_type_of(self.flags(value)?))
+    }
+
+    /// Returns the imemo type that a flags word gives, or `None` when the
+    /// flags are not those of an imemo.
+    pub fn imemo_type_of(&self, flags: u64) -> Option<u64> {
         let c = &self.layout.constants;
-        let flags = self.flags(value)?;
         if self.builtin_type(flags) != c.RUBY_T_IMEMO {
-            return Ok(None);
+            return None;
         }
-        Ok(Some((flags >> c.RUBY_FL_USHIFT) & c.IMEMO_MASK))
+        Some((flags >> c.RUBY_FL_USHIFT) & c.IMEMO_MASK)
     }
 
     fn expect_type(

@@ -7,6 +7,7 @@
 //! frames, innermost first) -> `cfp.iseq` (Ruby code) or the method entry
 //! in `cfp.ep[-2]` (C functions).
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -121,6 +122,9 @@ pub struct Walker<M: RemoteMemory> {
     iseqs: HashMap<u64, Arc<IseqInfo>>,
     /// Iseqs whose cached body was checked during the current walk.
     checked_iseqs: HashSet<u64>,
+    /// Method entries found during the current walk, by the environment
+    /// value they came from; the same value recurs in recursive stacks.
+    checked_entries: RefCell<HashMap<(u64, bool), u64>>,
     /// Lines by (iseq body, instruction array, instruction position): both
     /// addresses, so that a freed iseq whose memory is reused by a new one
     /// is unlikely to match.
@@ -152,6 +156,7 @@ impl<M: RemoteMemory> Walker<M> {
             functions: Interner::default(),
             iseqs: HashMap::new(),
             checked_iseqs: HashSet::new(),
+            checked_entries: RefCell::new(HashMap::new()),
             lines: HashMap::new(),
             stack_copy: (0, Vec::new()),
             frames: HashMap::new(),
@@ -370,6 +375,7 @@ impl<M: RemoteMemory> Walker<M> {
     pub fn stack(&mut self, ec: u64) -> Result<Vec<Frame>, WalkError> {
         let (bytes, count) = self.read_frames(ec)?;
         self.checked_iseqs.clear();
+        self.checked_entries.get_mut().clear();
         let f = &self.layout.fields;
         let frame_size = self.layout.sizes.rb_control_frame_t;
 
@@ -482,11 +488,9 @@ impl<M: RemoteMemory> Walker<M> {
         if raw.iseq == 0 {
             return Ok(None);
         }
-        let objects = self.objects();
-        if objects.imemo_type(raw.iseq)? != Some(c.imemo_iseq) {
+        let Some(info) = self.iseq_info(raw.iseq)? else {
             return Ok(None);
-        }
-        let info = self.iseq_info(raw.iseq)?;
+        };
         let line = self.line(&info, raw.pc);
         let bmethod = env.flags & c.VM_FRAME_FLAG_BMETHOD != 0;
         let method_entry = self.frame_method_entry(env)?;
@@ -547,6 +551,17 @@ impl<M: RemoteMemory> Walker<M> {
     /// Returns the method entry in `value` if it is one, looking through a
     /// special-variable holder (`imemo_svar`) where one can be.
     fn check_method_entry(&self, value: u64, can_be_svar: bool) -> Result<u64, WalkError> {
+        if let Some(&known) = self.checked_entries.borrow().get(&(value, can_be_svar)) {
+            return Ok(known);
+        }
+        let found = self.read_method_entry(value, can_be_svar)?;
+        self.checked_entries
+            .borrow_mut()
+            .insert((value, can_be_svar), found);
+        Ok(found)
+    }
+
+    fn read_method_entry(&self, value: u64, can_be_svar: bool) -> Result<u64, WalkError> {
         let c = &self.layout.constants;
         let objects = self.objects();
         match objects.imemo_type(value)? {
@@ -586,21 +601,32 @@ impl<M: RemoteMemory> Walker<M> {
     /// Returns what is known of an iseq. A cached entry is checked once per
     /// walk against the iseq's body pointer, because the GC may free an
     /// iseq and reuse its address.
-    fn iseq_info(&mut self, iseq: u64) -> Result<Arc<IseqInfo>, WalkError> {
+    fn iseq_info(&mut self, iseq: u64) -> Result<Option<Arc<IseqInfo>>, WalkError> {
         if self.checked_iseqs.contains(&iseq) {
             if let Some(info) = self.iseqs.get(&iseq) {
-                return Ok(Arc::clone(info));
+                return Ok(Some(Arc::clone(info)));
             }
         }
+        // One read gives the flags (is it an iseq at all?) and the body.
         let f = &self.layout.fields;
-        let body = self.memory.read_u64(iseq.wrapping_add(f.iseq_body))?;
+        let objects = self.objects();
+        if !objects.is_heap_object(iseq) {
+            return Ok(None);
+        }
+        let header_size = f.iseq_flags.max(f.iseq_body) + 8;
+        let header = self.memory.read_vec(iseq, header_size as usize)?;
+        let imemo = objects.imemo_type_of(u64_at(&header, f.iseq_flags));
+        if imemo != Some(self.layout.constants.imemo_iseq) {
+            return Ok(None);
+        }
+        let body = u64_at(&header, f.iseq_body);
         if body == 0 {
             return Err(inconsistent(format!("iseq {iseq:#x} has no body")));
         }
         self.checked_iseqs.insert(iseq);
         if let Some(info) = self.iseqs.get(&iseq) {
             if info.body == body {
-                return Ok(Arc::clone(info));
+                return Ok(Some(Arc::clone(info)));
             }
         }
         let info = Arc::new(self.read_iseq(body)?);
@@ -608,7 +634,7 @@ impl<M: RemoteMemory> Walker<M> {
             self.iseqs.clear();
         }
         self.iseqs.insert(iseq, Arc::clone(&info));
-        Ok(info)
+        Ok(Some(info))
     }
 
     fn read_iseq(&self, body: u64) -> Result<IseqInfo, WalkError> {
