@@ -361,8 +361,13 @@ if [[ -f $tree/debian/changelog ]]; then
     package_description="Debian source package $package $package_version (Ruby $ruby_version)"
 elif commit=$(git -C "$tree" rev-parse --verify --quiet 'HEAD^{commit}' 2>/dev/null); then
     # A checkout of Ruby's git repository: name the release tag where HEAD
-    # has one, and always the commit.
-    tag=$(git -C "$tree" describe --tags --exact-match "$commit" 2>/dev/null || true)
+    # has one, and always the commit. Forks tag some release commits
+    # again, so a tag like v2_5_9 or v4.0.5 is preferred.
+    tags=$(git -C "$tree" tag --points-at "$commit" 2>/dev/null || true)
+    tag=$(grep -E '^v[0-9]+[._][0-9]+[._][0-9]+$' <<<"$tags" | head -n 1 || true)
+    if [[ -z $tag ]]; then
+        tag=$(head -n 1 <<<"$tags")
+    fi
     if [[ -n $tag ]]; then
         package_description="Ruby $ruby_version from git tag $tag (commit ${commit:0:12})"
     else
