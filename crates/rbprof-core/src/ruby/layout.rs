@@ -576,7 +576,7 @@ mod tests {
     }
 
     #[test]
-    fn each_series_has_one_layout() {
+    fn each_series_has_a_layout() {
         for (major, minor) in [
             (2, 5),
             (2, 6),
@@ -611,9 +611,24 @@ mod tests {
     }
 
     #[test]
+    fn ruby_2_5_4_moves_thread_list() {
+        // 2.5.4 adds `rb_vm_t.fork_gen` before the list of living threads.
+        let before = find(Version(2, 5, 3)).expect("2.5.3 is in the table");
+        let after = find(Version(2, 5, 4)).expect("2.5.4 is in the table");
+        assert_eq!(before.from, "2.5.0");
+        assert_eq!(before.through, "2.5.3");
+        assert_eq!(after.from, "2.5.4");
+        assert_eq!(after.through, "2.5.9");
+        assert_eq!(before.fields.vm_living_threads, Some(312));
+        assert_eq!(after.fields.vm_living_threads, Some(320));
+        assert_eq!(before.fields.vm_living_thread_num, Some(328));
+        assert_eq!(after.fields.vm_living_thread_num, Some(336));
+    }
+
+    #[test]
     fn ruby_2_5_and_2_6_symbol_struct() {
         // `struct symbols` in symbol.c, read through the aliases.
-        for version in [Version(2, 5, 9), Version(2, 6, 10)] {
+        for version in [Version(2, 5, 3), Version(2, 5, 9), Version(2, 6, 10)] {
             let layout = find(version).expect("the version is in the table");
             assert_eq!(layout.fields.symbols_last_id, 0, "{version}");
             assert_eq!(layout.fields.symbols_ids, 16, "{version}");
