@@ -13,6 +13,20 @@ use serde::Deserialize;
 /// The generated table, embedded at build time.
 const TABLE_JSON: &str = include_str!("../../layouts/ruby.json");
 
+impl Fields {
+    /// Returns where the symbol table's serial counter is and whether it
+    /// counts one past the newest serial (`next_id`, 4.0) rather than the
+    /// newest (`last_id`). Every layout has one of the two, which a test
+    /// checks.
+    pub fn symbols_counter(&self) -> (u64, bool) {
+        match (self.symbols_last_id, self.symbols_next_id) {
+            (Some(offset), _) => (offset, false),
+            (None, Some(offset)) => (offset, true),
+            (None, None) => (0, false),
+        }
+    }
+}
+
 /// Byte position of a C bitfield: `(word >> shift) & ((1 << width) - 1)`
 /// where `word` is the little-endian u32 at `offset`.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -256,19 +270,12 @@ pub struct Fields {
 
     // The symbol table, for method and class names. 2.5 and 2.6 name its
     // struct `struct symbols`, which the aliases accept.
-    /// The serial counter: `last_id`, the newest serial, through 3.4. 4.0
-    /// counts `next_id`, one past the newest, which the alias accepts.
-    ///
-    /// TODO: symbols.rs reads every counter as `last_id`, so on 4.0 it
-    /// accepts one serial too many, whose slot is still empty, and
-    /// `check_table` rejects the table while `next_id` is a multiple of
-    /// `ID_ENTRY_UNIT`. Reading `next_id - 1` there would fix both.
-    #[serde(
-        rename = "rb_symbols_t.last_id",
-        alias = "symbols.last_id",
-        alias = "rb_symbols_t.next_id"
-    )]
-    pub symbols_last_id: u64,
+    /// The newest serial, through 3.4.
+    #[serde(rename = "rb_symbols_t.last_id", alias = "symbols.last_id")]
+    pub symbols_last_id: Option<u64>,
+    /// One past the newest serial, which 4.0 keeps in place of `last_id`.
+    #[serde(rename = "rb_symbols_t.next_id")]
+    pub symbols_next_id: Option<u64>,
     #[serde(rename = "rb_symbols_t.ids", alias = "symbols.ids")]
     pub symbols_ids: u64,
 
@@ -630,7 +637,7 @@ mod tests {
         // `struct symbols` in symbol.c, read through the aliases.
         for version in [Version(2, 5, 3), Version(2, 5, 9), Version(2, 6, 10)] {
             let layout = find(version).expect("the version is in the table");
-            assert_eq!(layout.fields.symbols_last_id, 0, "{version}");
+            assert_eq!(layout.fields.symbols_last_id, Some(0), "{version}");
             assert_eq!(layout.fields.symbols_ids, 16, "{version}");
         }
     }
@@ -653,10 +660,23 @@ mod tests {
     }
 
     #[test]
+    fn every_layout_has_a_symbol_counter() {
+        for layout in all() {
+            let f = &layout.fields;
+            assert!(
+                f.symbols_last_id.is_some() || f.symbols_next_id.is_some(),
+                "{}",
+                layout.from
+            );
+        }
+    }
+
+    #[test]
     fn ruby_4_0_symbol_counter() {
         // 4.0 counts `next_id`, at the place of `last_id`.
         let layout = find(Version(4, 0, 5)).expect("4.0.5 is in the table");
-        assert_eq!(layout.fields.symbols_last_id, 0);
+        assert_eq!(layout.fields.symbols_last_id, None);
+        assert_eq!(layout.fields.symbols_next_id, Some(0));
         assert_eq!(layout.fields.symbols_ids, 16);
         assert!(layout.fields.class_embedded_classext.is_some());
         assert!(layout.fields.classext_classpath.is_some());

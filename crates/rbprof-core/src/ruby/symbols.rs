@@ -43,7 +43,7 @@ pub fn locate_table(binary: &RubyBinary, layout: &Layout) -> Vec<u64> {
         // `ids` next to it is loaded; a pair like that at the right
         // distance rarely occurs by chance in these few instructions.
         for &(target, size) in &targets {
-            let base = target.wrapping_sub(f.symbols_last_id);
+            let base = target.wrapping_sub(f.symbols_counter().0);
             let ids = (base.wrapping_add(f.symbols_ids), 8);
             let address = base.wrapping_add(binary.bias);
             if size == 4 && targets.contains(&ids) && !candidates.contains(&address) {
@@ -54,14 +54,23 @@ pub fn locate_table(binary: &RubyBinary, layout: &Layout) -> Vec<u64> {
     candidates
 }
 
+/// Reads the newest serial in the table, from `last_id` or, on 4.0, from
+/// `next_id`, which is one past it.
+fn read_last_id<M: RemoteMemory>(objects: &Objects<M>, table: u64) -> Result<u64, ObjectError> {
+    let (offset, counts_next) = objects.layout.fields.symbols_counter();
+    let counter = objects.memory.read_u32(table.wrapping_add(offset))? as u64;
+    Ok(if counts_next {
+        counter.saturating_sub(1)
+    } else {
+        counter
+    })
+}
+
 /// Tells whether `table` looks like the global symbol table: a plausible
 /// `last_id` and an Array of pages in `ids`.
 pub fn check_table<M: RemoteMemory>(objects: &Objects<M>, table: u64) -> bool {
     let f = &objects.layout.fields;
-    let Ok(last_id) = objects
-        .memory
-        .read_u32(table.wrapping_add(f.symbols_last_id))
-    else {
+    let Ok(last_id) = read_last_id(objects, table) else {
         return false;
     };
     let Ok(ids) = objects.memory.read_u64(table.wrapping_add(f.symbols_ids)) else {
@@ -238,7 +247,7 @@ impl SymbolTable {
         serial: u64,
     ) -> Result<Option<u64>, ObjectError> {
         let f = &objects.layout.fields;
-        let last_id = objects.memory.read_u32(table + f.symbols_last_id)? as u64;
+        let last_id = read_last_id(objects, table)?;
         if serial == 0 || serial > last_id {
             return Ok(None);
         }
@@ -275,9 +284,7 @@ impl SymbolTable {
         };
         let layout = objects.layout;
         let c = &layout.constants;
-        let last_id = objects
-            .memory
-            .read_u32(table + layout.fields.symbols_last_id)? as u64;
+        let last_id = read_last_id(objects, table)?;
         let mut page_index = u64::MAX;
         let mut page_entries = Vec::new();
         for serial in 1..=last_id.min(MAX_SCAN_SERIALS) {
