@@ -18,6 +18,12 @@ export interface FunctionInfo {
   readonly kind: FunctionKind;
 }
 
+/**
+ * A selection of threads by `Thread#name` or kernel thread id: a string
+ * matches either one (`'worker'` or `'1234'`), a number only the id.
+ */
+export type ThreadSelector = string | number;
+
 /** A Ruby thread of the target. */
 export interface ThreadInfo {
   /** Id within one recording. */
@@ -135,6 +141,10 @@ export interface RecordOptions {
   /** Read the target with the struct layouts of this Ruby version, such
    * as `3.1.2`, instead of the detected one. */
   readonly forceVersion?: string;
+  /** Sample only threads whose `Thread#name` or kernel thread id is one
+   * of these values. Other threads are skipped before their stack is
+   * read, so they cost the target nothing. */
+  readonly threads?: readonly ThreadSelector[];
 }
 
 /** A recording in progress. */
@@ -209,6 +219,9 @@ export interface SampleFilter {
   /** Count only the samples of threads of the process with this id
    * (`ThreadInfo.pid`). */
   readonly pid?: number;
+  /** Count only the samples of threads whose `Thread#name` or kernel
+   * thread id (`ThreadInfo.tid`) is one of these values. */
+  readonly threads?: readonly ThreadSelector[];
 }
 
 export interface RowsOptions extends SampleFilter {
@@ -250,6 +263,9 @@ export interface SummaryOptions {
 export interface StackFormatOptions {
   /** Thread states whose samples count; only `running` by default. */
   readonly states?: readonly ThreadState[];
+  /** Count only the samples of threads whose `Thread#name` or kernel
+   * thread id is one of these values. */
+  readonly threads?: readonly ThreadSelector[];
   /** One frame per function and line when true. By default a frame is a
    * function, so one box covers all lines of a function, as a summary row
    * does. */
@@ -267,10 +283,13 @@ export interface PprofOptions {
   /** Thread states whose samples count; only `running` by default. With
    * `running` alone the time is `cpu`, otherwise `wall`. */
   readonly states?: readonly ThreadState[];
+  /** Count only the samples of threads whose `Thread#name` or kernel
+   * thread id is one of these values. */
+  readonly threads?: readonly ThreadSelector[];
 }
 
 /** Options of `Profile.toCallgrind()`. */
-export type CallgrindOptions = Pick<StackFormatOptions, 'states'>;
+export type CallgrindOptions = Pick<StackFormatOptions, 'states' | 'threads'>;
 
 /** A frame that speedscope samples refer to by its index in
  * `shared.frames`. */

@@ -11,6 +11,7 @@ export type {
   SummaryRow,
   ThreadRows,
 } from './profile/rows';
+export type { ThreadSelector } from './profile/threads';
 export { readRecording } from './recording/reader';
 export type { RawRecording } from './recording/reader';
 export { writeRawRecording } from './recording/writer';

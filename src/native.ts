@@ -12,6 +12,12 @@ export interface StartOptions {
   idle?: boolean;
   /** Use the layout of this Ruby version instead of the detected one. */
   forceVersion?: string;
+  /**
+   * Sample only threads whose `Thread#name` or kernel thread id (in
+   * decimal) equals one of these values, or every thread when absent or
+   * empty.
+   */
+  threads?: Array<string>;
 }
 
 /** Facts about the target that the sampler read when it opened it. */

@@ -13,6 +13,7 @@ import {
 } from './native';
 import { ProfileData, stateCodesFromNames } from './profile/data';
 import { decodeBatch, Profile } from './profile/profile';
+import { checkThreadSelectors, type ThreadSelector } from './profile/threads';
 import type { EndReason, RecordingEnd, SampleBatch, TargetInfo } from './types';
 
 /** Options of `record()`. */
@@ -30,6 +31,10 @@ export interface RecordOptions {
   /** Read the target with the struct layouts of this Ruby version, such as
    * `3.1.2`, instead of the detected one. */
   readonly forceVersion?: string;
+  /** Sample only threads whose `Thread#name` or kernel thread id is one
+   * of these values. Other threads are skipped before their stack is
+   * read, so they cost the target nothing. */
+  readonly threads?: readonly ThreadSelector[];
 }
 
 /** A recording in progress. */
@@ -94,6 +99,9 @@ export async function startRecording(
     if (options.forceVersion !== undefined) {
       startOptions.forceVersion = options.forceVersion;
     }
+    if (options.threads !== undefined) {
+      startOptions.threads = options.threads.map(String);
+    }
     sampler = await native.NativeSampler.start(startOptions);
   } catch (error) {
     throw fromNativeError(error);
@@ -107,6 +115,9 @@ function checkOptions(options: RecordOptions): void {
     throw new InvalidArgumentError(
       `pid must be a positive integer, got ${options.pid}`,
     );
+  }
+  if (options.threads !== undefined) {
+    checkThreadSelectors(options.threads);
   }
   const { rateHz, durationSeconds } = options;
   // The core enforces the maximum rate, so that limit lives in one place.

@@ -60,3 +60,17 @@ export function parseMegabytes(value: string): number {
   }
   return megabytes;
 }
+
+/**
+ * Parses `--threads`: comma-separated thread names or kernel thread ids.
+ * Each value stays a string, which matches a name or an id.
+ */
+export function parseThreads(value: string): string[] {
+  const threads = value.split(',').map((part) => part.trim());
+  if (threads.some((thread) => thread === '')) {
+    throw new InvalidArgumentError(
+      'Expected thread names or ids separated by commas, such as worker,1234.',
+    );
+  }
+  return threads;
+}

@@ -12,12 +12,14 @@ import {
   type TargetInfo,
   type ThreadState,
 } from '../index';
+import { formatByThread } from './by-thread';
 import { LiveSummary } from './live';
 import {
   parseDuration,
   parseMegabytes,
   parsePid,
   parseRate,
+  parseThreads,
   parseTop,
   parseVersion,
 } from './options';
@@ -31,6 +33,8 @@ interface RecordFlags {
   top: number;
   forceVersion?: string;
   idle?: boolean;
+  threads?: string[];
+  byThread?: boolean;
   format?: ProfileFormat;
   file?: string;
   raw: boolean;
@@ -64,6 +68,13 @@ export function recordCommand(): Command {
       '--idle',
       'also sample threads that are not running on a CPU, and count them',
     )
+    .option(
+      '--threads <names-or-ids>',
+      'sample only threads whose Thread#name or native thread id is in ' +
+        'this comma-separated list',
+      parseThreads,
+    )
+    .option('--by-thread', 'print one summary table per thread')
     .addOption(
       new Option(
         '--format <format>',
@@ -149,7 +160,7 @@ async function recordAction(flags: RecordFlags): Promise<void> {
       live = undefined;
       if (error instanceof SamplingFailedError) {
         if (!flags.silent) {
-          stdout.write(error.profile.toSummary({ top: flags.top, states }));
+          stdout.write(formatFinal(error.profile, flags, states));
         }
         // The sampling failure is the error to report, so a file that
         // cannot be written only adds a warning.
@@ -165,7 +176,7 @@ async function recordAction(flags: RecordFlags): Promise<void> {
     live = undefined;
 
     if (!flags.silent) {
-      stdout.write(profile.toSummary({ top: flags.top, states }));
+      stdout.write(formatFinal(profile, flags, states));
     }
     stderr.write(describeEnd(profile));
     await outputs.finish(profile);
@@ -175,6 +186,19 @@ async function recordAction(flags: RecordFlags): Promise<void> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** Formats the final summary: one table, or one per thread with
+ * --by-thread. */
+function formatFinal(
+  profile: Profile,
+  flags: RecordFlags,
+  states: ThreadState[],
+): string {
+  if (flags.byThread) {
+    return formatByThread(profile, { states, top: flags.top });
+  }
+  return profile.toSummary({ top: flags.top, states });
 }
 
 function recordOptions(flags: RecordFlags, signal: AbortSignal): RecordOptions {
@@ -189,6 +213,7 @@ function recordOptions(flags: RecordFlags, signal: AbortSignal): RecordOptions {
     ...(flags.forceVersion === undefined
       ? {}
       : { forceVersion: flags.forceVersion }),
+    ...(flags.threads === undefined ? {} : { threads: flags.threads }),
   };
 }
 

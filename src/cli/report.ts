@@ -8,7 +8,8 @@ import {
   type ProfileFormat,
   type ThreadState,
 } from '../index';
-import { parseTop } from './options';
+import { formatByThread } from './by-thread';
+import { parseThreads, parseTop } from './options';
 import { replaceFile } from './outputs';
 import { describeEnd } from './record';
 
@@ -18,6 +19,8 @@ interface ReportFlags {
   file?: string;
   idle?: boolean;
   top?: number;
+  threads?: string[];
+  byThread?: boolean;
 }
 
 export function reportCommand(): Command {
@@ -42,10 +45,25 @@ export function reportCommand(): Command {
       'rows of the summary tables (default: all)',
       parseTop,
     )
+    .option(
+      '--threads <names-or-ids>',
+      'count only threads whose Thread#name or native thread id is in ' +
+        'this comma-separated list',
+      parseThreads,
+    )
+    .option(
+      '--by-thread',
+      'print one summary table per thread (summary formats only)',
+    )
     .action(reportAction);
 }
 
 async function reportAction(flags: ReportFlags): Promise<void> {
+  if (flags.byThread && flags.format !== 'summary') {
+    throw new InvalidArgumentError(
+      `--by-thread prints summary tables, so it cannot be combined with --format ${flags.format}`,
+    );
+  }
   const { stdout, stderr } = process;
   const recording = await readRecording(flags.input);
   for (const warning of recording.warnings) {
@@ -55,10 +73,17 @@ async function reportAction(flags: ReportFlags): Promise<void> {
   const states: ThreadState[] = flags.idle
     ? ['running', 'waiting_gvl', 'blocked']
     : ['running'];
-  const output = renderProfile(recording.profile, flags.format, {
-    states,
-    ...(flags.top === undefined ? {} : { top: flags.top }),
-  });
+  const output = flags.byThread
+    ? formatByThread(recording.profile, {
+        states,
+        ...(flags.top === undefined ? {} : { top: flags.top }),
+        ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+      })
+    : renderProfile(recording.profile, flags.format, {
+        states,
+        ...(flags.top === undefined ? {} : { top: flags.top }),
+        ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+      });
   if (flags.file !== undefined) {
     replaceFile(flags.file, output);
   } else {

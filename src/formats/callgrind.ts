@@ -11,7 +11,7 @@ import {
 } from './collapsed';
 
 /** Options of `Profile.toCallgrind()`. */
-export type CallgrindOptions = Pick<StackFormatOptions, 'states'>;
+export type CallgrindOptions = Pick<StackFormatOptions, 'states' | 'threads'>;
 
 /** Costs of one function: self samples per line and calls it makes. */
 interface FunctionCosts {

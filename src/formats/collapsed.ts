@@ -1,3 +1,4 @@
+import { threadSelected, type ThreadSelector } from '../profile/threads';
 import type { Frame, StackCount, ThreadState } from '../types';
 import { frameLabel } from './label';
 
@@ -5,6 +6,9 @@ import { frameLabel } from './label';
 export interface StackFormatOptions {
   /** Thread states whose samples count; only `running` by default. */
   readonly states?: readonly ThreadState[];
+  /** Count only the samples of threads whose `Thread#name` or kernel
+   * thread id is one of these values. */
+  readonly threads?: readonly ThreadSelector[];
   /**
    * One frame per function and line when true. By default a frame is a
    * function, so one box covers all lines of a function, as a summary row
@@ -15,14 +19,18 @@ export interface StackFormatOptions {
 
 const DEFAULT_STATES: readonly ThreadState[] = ['running'];
 
-/** Returns the stacks whose state counts under `options.states`. */
+/** Returns the stacks whose state counts under `options.states` and
+ * whose thread `options.threads` selects. */
 export function* countedStacks(
   stacks: Iterable<StackCount>,
   options: StackFormatOptions,
 ): IterableIterator<StackCount> {
   const states = options.states ?? DEFAULT_STATES;
   for (const stack of stacks) {
-    if (states.includes(stack.state)) {
+    const selected =
+      options.threads === undefined ||
+      threadSelected(stack.thread, options.threads);
+    if (states.includes(stack.state) && selected) {
       yield stack;
     }
   }

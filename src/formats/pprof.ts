@@ -6,6 +6,7 @@
 import { gzipSync } from 'node:zlib';
 
 import type { Profile } from '../profile/profile';
+import type { ThreadSelector } from '../profile/threads';
 import type { ThreadState } from '../types';
 import { countedStacks } from './collapsed';
 import { ProtoWriter } from './protobuf';
@@ -17,6 +18,9 @@ export interface PprofOptions {
    * `running` alone the time is `cpu`, otherwise `wall`.
    */
   readonly states?: readonly ThreadState[];
+  /** Count only the samples of threads whose `Thread#name` or kernel
+   * thread id is one of these values. */
+  readonly threads?: readonly ThreadSelector[];
 }
 
 const PROFILE = {
@@ -116,7 +120,10 @@ export function encodePprof(
     return locationId;
   };
 
-  for (const stack of countedStacks(profile.stacks(), { states })) {
+  for (const stack of countedStacks(profile.stacks(), {
+    states,
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
+  })) {
     // pprof lists a sample's locations leaf first.
     const locationIdsOfStack = stack.frames
       .map((frame) => locationOf(frame.function, frame.line))

@@ -38,6 +38,7 @@ import {
   type SummaryRow,
   type ThreadRows,
 } from './rows';
+import { checkThreadSelectors } from './threads';
 
 /**
  * Sample accounting of a profile: the sampler's counters as of the last
@@ -181,6 +182,7 @@ export class Profile {
       THREAD_STATES.filter((state) => states.includes(state)).join(','),
       options.thread ?? '',
       options.pid ?? '',
+      JSON.stringify(options.threads ?? null),
     ].join(':');
     let rows = this.#rowsCache.get(key);
     if (rows === undefined) {
@@ -309,6 +311,9 @@ export class Profile {
           `${name} must be an integer from 0, got ${String(value)}`,
         );
       }
+    }
+    if (filter.threads !== undefined) {
+      checkThreadSelectors(filter.threads);
     }
     return entryFilter(this.#snapshot, filter, DEFAULT_STATES);
   }

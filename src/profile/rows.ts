@@ -1,6 +1,7 @@
 import type { FunctionInfo, ThreadInfo, ThreadState } from '../types';
 import { THREAD_STATES, type ProfileSnapshot } from './data';
 import { StackTree } from './stacks';
+import { threadSelected, type ThreadSelector } from './threads';
 
 /** One line of a summary. */
 export interface SummaryRow {
@@ -30,6 +31,9 @@ export interface SampleFilter {
   /** Count only the samples of threads of the process with this id
    * (`ThreadInfo.pid`). */
   readonly pid?: number;
+  /** Count only the samples of threads whose `Thread#name` or kernel
+   * thread id (`ThreadInfo.tid`) is one of these values. */
+  readonly threads?: readonly ThreadSelector[];
 }
 
 export interface RowsOptions extends SampleFilter {
@@ -72,9 +76,9 @@ export interface EntryFilter {
 }
 
 /**
- * Resolves a `SampleFilter` against a snapshot. `pid` becomes the set of
- * the ids of that process's threads, and with `thread` as well, only a
- * thread that is in both counts.
+ * Resolves a `SampleFilter` against a snapshot. `pid` and `threads`
+ * become the set of the ids of the threads they select, and a thread
+ * counts only when every filter that is set selects it.
  */
 export function entryFilter(
   snapshot: ProfileSnapshot,
@@ -88,7 +92,11 @@ export function entryFilter(
       states[index] = true;
     }
   }
-  if (filter.thread === undefined && filter.pid === undefined) {
+  if (
+    filter.thread === undefined &&
+    filter.pid === undefined &&
+    filter.threads === undefined
+  ) {
     return { states };
   }
   const threads = new Set<number>();
@@ -98,7 +106,8 @@ export function entryFilter(
     if (
       thread !== undefined &&
       (filter.thread === undefined || filter.thread === id) &&
-      (filter.pid === undefined || filter.pid === thread.pid)
+      (filter.pid === undefined || filter.pid === thread.pid) &&
+      (filter.threads === undefined || threadSelected(thread, filter.threads))
     ) {
       threads.add(id);
     }

@@ -234,6 +234,28 @@ fn idle_threads_with_idle_option() {
 }
 
 #[test]
+fn threads_option_selects_by_name_or_id() {
+    let _serial = serial();
+    let Some(ruby) = ruby() else { return };
+    let guard = start(&ruby, "threads.rb");
+    let pid = guard.child.id() as i32;
+    let mut options = SamplerOptions::new(pid);
+    options.idle = true;
+    // The main thread's kernel id is the pid.
+    options.threads = vec!["left".into(), pid.to_string()];
+    let recording = record(options, 0.5);
+    let mut names = std::collections::HashSet::new();
+    for batch in &recording.batches {
+        for (_, thread) in &batch.threads {
+            names.insert(thread.name.clone().unwrap_or_default());
+        }
+    }
+    assert!(names.contains("left"), "{names:?}");
+    assert!(names.contains(""), "main thread missing: {names:?}");
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
+#[test]
 fn deep_stack_is_read_whole() {
     let _serial = serial();
     let Some(ruby) = ruby() else { return };

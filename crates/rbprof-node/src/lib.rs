@@ -24,6 +24,10 @@ pub struct StartOptions {
     pub idle: Option<bool>,
     /// Use the layout of this Ruby version instead of the detected one.
     pub force_version: Option<String>,
+    /// Sample only threads whose `Thread#name` or kernel thread id (in
+    /// decimal) equals one of these values, or every thread when absent or
+    /// empty.
+    pub threads: Option<Vec<String>>,
 }
 
 /// Facts about the target that the sampler read when it opened it.
@@ -274,6 +278,7 @@ impl NativeSampler {
             core_options.idle = idle;
         }
         core_options.force_version = options.force_version;
+        core_options.threads = options.threads.unwrap_or_default();
         AsyncTask::new(StartTask {
             options: Some(core_options),
         })

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::process;
-use crate::ruby::walker::WalkError;
+use crate::ruby::walker::{RubyThread, WalkError};
 use crate::ruby::RubyProcess;
 use crate::sample::{Batch, EndReason, Frame, Interner, Sample, Stats, ThreadInfo, ThreadState};
 
@@ -32,6 +32,9 @@ pub struct SamplerOptions {
     pub idle: bool,
     /// Use the layout of this Ruby version instead of the detected one.
     pub force_version: Option<String>,
+    /// Sample only threads whose `Thread#name` or kernel thread id equals
+    /// one of these values, or every thread when empty.
+    pub threads: Vec<String>,
 }
 
 impl SamplerOptions {
@@ -42,6 +45,7 @@ impl SamplerOptions {
             rate_hz: 99.0,
             idle: false,
             force_version: None,
+            threads: Vec::new(),
         }
     }
 
@@ -248,6 +252,9 @@ impl Recorder {
         let gvl_known = threads.iter().any(|t| t.holds_gvl);
         let mut failed = false;
         for thread in threads {
+            if !self.selected(&thread) {
+                continue;
+            }
             let state = self.process.thread_state(&thread);
             if !self.options.idle && state != ThreadState::Running {
                 continue;
@@ -297,6 +304,24 @@ impl Recorder {
             self.stats.failed += 1;
         }
         None
+    }
+
+    /// Tells whether `--threads` selects a thread. The name is read only
+    /// when the id does not match, and unselected threads are skipped
+    /// before their state or stack is read.
+    fn selected(&mut self, thread: &RubyThread) -> bool {
+        let selectors = &self.options.threads;
+        if selectors.is_empty() {
+            return true;
+        }
+        let tid = thread.tid.to_string();
+        if selectors.iter().any(|value| *value == tid) {
+            return true;
+        }
+        match self.process.walker.thread_name(thread) {
+            Some(name) => self.options.threads.contains(&name),
+            None => false,
+        }
     }
 
     /// Tells whether the VM is collecting garbage at this tick.

@@ -1,0 +1,44 @@
+// The output of --by-thread: one summary table per thread.
+
+import type { Profile, ThreadInfo, ThreadState } from '../index';
+
+export interface ByThreadOptions {
+  readonly states: readonly ThreadState[];
+  readonly top?: number;
+  readonly threads?: readonly string[];
+}
+
+/**
+ * Formats one summary per thread that has samples the options select,
+ * the thread with the most samples first, each headed by the thread's
+ * name and kernel thread id.
+ */
+export function formatByThread(
+  profile: Profile,
+  options: ByThreadOptions,
+): string {
+  const filter = {
+    states: options.states,
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
+  };
+  const sections: string[] = [];
+  for (const view of profile.byThread(filter)) {
+    const table = profile.toSummary({
+      states: options.states,
+      thread: view.thread.id,
+      ...(options.top === undefined ? {} : { top: options.top }),
+    });
+    sections.push(`${threadHeading(view.thread, view.sampleCount)}\n${table}`);
+  }
+  return sections.join('\n');
+}
+
+function threadHeading(thread: ThreadInfo, sampleCount: number): string {
+  const id = thread.tid > 0 ? `native id ${thread.tid}` : 'native id unknown';
+  const name =
+    thread.name === undefined
+      ? 'Unnamed thread'
+      : `Thread ${JSON.stringify(thread.name)}`;
+  const unit = sampleCount === 1 ? 'sample' : 'samples';
+  return `${name} (${id}): ${sampleCount} ${unit}`;
+}
