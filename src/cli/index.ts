@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { recordCommand } from './record';
 import { reportCommand } from './report';
 import { snapshotCommand } from './snapshot';
+import { topCommand } from './top';
 import { programAction } from './versions';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -25,7 +26,12 @@ export function createProgram(): Command {
       'list the Ruby versions rbprof can read, then exit',
     );
 
-  for (const command of [recordCommand(), reportCommand(), snapshotCommand()]) {
+  for (const command of [
+    recordCommand(),
+    reportCommand(),
+    snapshotCommand(),
+    topCommand(),
+  ]) {
     program.addCommand(command.copyInheritedSettings(program));
   }
 
