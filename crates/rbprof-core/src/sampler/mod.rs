@@ -19,6 +19,9 @@ pub const MAX_RATE_HZ: f64 = 10_000.0;
 /// Samples buffered for a caller that does not drain them; later ones are
 /// dropped with a warning.
 const MAX_PENDING_SAMPLES: usize = 1_000_000;
+/// Failed stack reads tolerated in silence: a running target tears one now
+/// and then.
+const STACK_FAILURES_BEFORE_WARNING: u64 = 20;
 /// Distinct warnings passed on per recording.
 const MAX_WARNINGS: usize = 20;
 
@@ -225,6 +228,8 @@ struct Recorder {
     threads: Interner<ThreadInfo>,
     stats: Stats,
     warnings_seen: Vec<String>,
+    /// Stacks that could not be read, since the start.
+    stack_failures: u64,
     new_warnings: Vec<String>,
     samples: Vec<Sample>,
 }
@@ -266,11 +271,18 @@ impl Recorder {
                         return Some(EndReason::ProcessExited);
                     }
                     failed = true;
-                    // A torn stack is expected now and then from a target
-                    // that keeps running while it is read; only the count
-                    // shows it. Anything else may mean a wrong layout.
-                    if !matches!(error, WalkError::Torn(_)) {
-                        self.warn(format!("a stack could not be read: {error}"));
+                    // A target that keeps running while it is read tears a
+                    // stack now and then, or frees an object on the way,
+                    // and only the failed count shows that. Failures that
+                    // keep coming may mean a wrong layout: those are named.
+                    self.stack_failures += 1;
+                    if self.stack_failures == STACK_FAILURES_BEFORE_WARNING
+                        && !matches!(error, WalkError::Torn(_))
+                    {
+                        self.warn(format!(
+                            "{STACK_FAILURES_BEFORE_WARNING} stacks could not be read so far; \
+                             the latest: {error}"
+                        ));
                     }
                     continue;
                 }
@@ -387,6 +399,7 @@ fn run(process: RubyProcess, options: SamplerOptions, shared: Arc<Shared>) {
         threads: Interner::default(),
         stats: Stats::default(),
         warnings_seen: Vec::new(),
+        stack_failures: 0,
         new_warnings: Vec::new(),
         samples: Vec::new(),
     };
