@@ -228,7 +228,7 @@ struct Recorder {
     threads: Interner<ThreadInfo>,
     stats: Stats,
     warnings_seen: Vec<String>,
-    /// Stacks that could not be read, since the start.
+    /// Stacks that could not be read for reasons other than tearing.
     stack_failures: u64,
     new_warnings: Vec<String>,
     samples: Vec<Sample>,
@@ -275,14 +275,14 @@ impl Recorder {
                     // stack now and then, or frees an object on the way,
                     // and only the failed count shows that. Failures that
                     // keep coming may mean a wrong layout: those are named.
-                    self.stack_failures += 1;
-                    if self.stack_failures == STACK_FAILURES_BEFORE_WARNING
-                        && !matches!(error, WalkError::Torn(_))
-                    {
-                        self.warn(format!(
-                            "{STACK_FAILURES_BEFORE_WARNING} stacks could not be read so far; \
-                             the latest: {error}"
-                        ));
+                    if !matches!(error, WalkError::Torn(_)) {
+                        self.stack_failures += 1;
+                        if self.stack_failures == STACK_FAILURES_BEFORE_WARNING {
+                            self.warn(format!(
+                                "{STACK_FAILURES_BEFORE_WARNING} stacks could not be read \
+                                 so far; the latest: {error}"
+                            ));
+                        }
                     }
                     continue;
                 }
