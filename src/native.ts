@@ -18,6 +18,9 @@ export interface StartOptions {
    * empty.
    */
   threads?: Array<string>;
+  /** The target is a child started by `NativeChild.launch`: wait for its
+   * VM as long as it runs instead of 2 seconds. */
+  launched?: boolean;
 }
 
 /** Facts about the target that the sampler read when it opened it. */
@@ -100,6 +103,27 @@ export interface NativeSampler {
   stop(): NativeBatch;
 }
 
+/** The end of a launched child: `code` after a normal exit, otherwise the
+ * number of the signal that killed it. */
+export interface NativeExit {
+  code?: number;
+  signal?: number;
+}
+
+/** A child process started by rbprof, with rbprof's stdin, stdout and
+ * stderr. It receives SIGTERM when rbprof dies. */
+export interface NativeChild {
+  readonly pid: number;
+  /** Waits up to `timeoutMs` milliseconds for the child to end. Resolves
+   * to `null` while it still runs. */
+  wait(timeoutMs: number): Promise<NativeExit | null>;
+  /** Sends signal number `signal` to the child, unless it already ended,
+   * or the signal is SIGINT or SIGQUIT and rbprof runs in the terminal's
+   * foreground, where the terminal signaled the child too. Returns
+   * whether the signal was sent. */
+  forwardSignal(signal: number): boolean;
+}
+
 /** A range of Ruby releases that share one set of struct layouts. */
 export interface NativeVersionRange {
   from: string;
@@ -153,6 +177,11 @@ export interface NativeBinding {
     /** Opens the target and starts sampling. Rejects with an `Error` that
      * has a `code` and, usually, a `hint`. */
     start(options: StartOptions): Promise<NativeSampler>;
+  };
+  NativeChild: {
+    /** Starts `command` on the calling (main) thread. Throws an `Error`
+     * with the code `ERR_LAUNCH_FAILED` when it cannot be executed. */
+    launch(command: string[]): NativeChild;
   };
   threadStateNames(): string[];
   supportedVersions(): NativeVersionRange[];

@@ -22,6 +22,8 @@ export type ObjectsMatch = Assert<
   | Same<Native.NativeEnd, Generated.NativeEnd>
   | Same<Native.NativeBatch, Generated.NativeBatch>
   | Same<Native.NativeSampler, Generated.NativeSampler>
+  | Same<Native.NativeExit, Generated.NativeExit>
+  | Same<Native.NativeChild, Generated.NativeChild>
   | Same<Native.NativeVersionRange, Generated.NativeVersionRange>
   | Same<Native.ProcessSnapshotOptions, Generated.ProcessSnapshotOptions>
   | Same<Native.CoreSnapshotOptions, Generated.CoreSnapshotOptions>
@@ -43,6 +45,10 @@ export type FunctionsMatch = Assert<
       NativeBinding['NativeSampler']['start']
     >
   | Same<
+      GeneratedBinding['NativeChild']['launch'],
+      NativeBinding['NativeChild']['launch']
+    >
+  | Same<
       GeneratedBinding['threadStateNames'],
       NativeBinding['threadStateNames']
     >
@@ -61,6 +67,7 @@ export type FunctionsMatch = Assert<
 /** The names of `NativeBinding`, listed for the check at run time. */
 const BINDING_NAMES = [
   'NativeSampler',
+  'NativeChild',
   'threadStateNames',
   'supportedVersions',
   'snapshot',
@@ -78,4 +85,5 @@ test('loaded addon has every function', (t) => {
     t.is(typeof native[name], 'function', name);
   }
   t.is(typeof loadNative().NativeSampler.start, 'function');
+  t.is(typeof loadNative().NativeChild.launch, 'function');
 });

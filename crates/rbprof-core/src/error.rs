@@ -38,6 +38,13 @@ pub enum Error {
     #[error("failed to read the Ruby VM from core file {path}: {reason}")]
     CoreVmUnreadable { path: String, reason: String },
 
+    #[error("failed to start {program:?}: {source}")]
+    LaunchFailed {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -71,6 +78,7 @@ impl Error {
             Error::InvalidCore { .. } => "ERR_INVALID_CORE",
             Error::CoreNotRuby { .. } => "ERR_NOT_RUBY",
             Error::CoreVmUnreadable { .. } => "ERR_VM_UNREADABLE",
+            Error::LaunchFailed { .. } => "ERR_LAUNCH_FAILED",
             Error::Io { .. } => "ERR_IO",
         }
     }
@@ -119,6 +127,11 @@ impl Error {
                  core contains the process's anonymous memory, as gcore writes \
                  it. For a build whose layout rbprof does not know, try \
                  --force-version."
+                    .into(),
+            ),
+            Error::LaunchFailed { source, .. } if source.kind() == io::ErrorKind::NotFound => Some(
+                "Check the spelling of the command, or give its full path; \
+                     rbprof looks it up in PATH."
                     .into(),
             ),
             _ => None,

@@ -20,6 +20,7 @@
 pub mod error;
 pub mod fixture;
 pub mod flamegraph;
+pub mod launch;
 pub mod memory;
 pub mod process;
 pub mod ruby;

@@ -11,6 +11,7 @@ use napi_derive::napi;
 use rbprof_core::ruby::layout;
 use rbprof_core::{Batch, EndReason, Sampler, SamplerOptions, ThreadState};
 
+mod child;
 mod flamegraph;
 mod snapshot;
 
@@ -28,6 +29,9 @@ pub struct StartOptions {
     /// decimal) equals one of these values, or every thread when absent or
     /// empty.
     pub threads: Option<Vec<String>>,
+    /// The target is a child started by `NativeChild.launch`: wait for its
+    /// VM as long as it runs instead of 2 seconds.
+    pub launched: Option<bool>,
 }
 
 /// Facts about the target that the sampler read when it opened it.
@@ -238,7 +242,7 @@ pub fn supported_versions() -> Vec<NativeVersionRange> {
 /// core's stable code and whose `hint` (if any) tells the user what to do
 /// next.
 /// Every core error reaches JavaScript through this function.
-fn convert_error(env: &Env, error: rbprof_core::Error) -> napi::Error {
+pub(crate) fn convert_error(env: &Env, error: rbprof_core::Error) -> napi::Error {
     let build = || -> napi::Result<napi::Error> {
         let mut object: Object = env.create_error(napi::Error::from_reason(error.to_string()))?;
         object.set("code", error.code())?;
@@ -279,6 +283,7 @@ impl NativeSampler {
         }
         core_options.force_version = options.force_version;
         core_options.threads = options.threads.unwrap_or_default();
+        core_options.launched = options.launched.unwrap_or(false);
         AsyncTask::new(StartTask {
             options: Some(core_options),
         })

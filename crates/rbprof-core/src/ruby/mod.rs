@@ -23,6 +23,14 @@ use walker::{RubyThread, Walker};
 /// set up yet, or caught in the middle of exec).
 const STARTUP_WAIT: Duration = Duration::from_secs(2);
 
+/// Tells whether the process runs: it exists and is not a zombie.
+fn running(pid: i32) -> bool {
+    match process::task_state(pid, pid) {
+        Some(state) => state.state != b'Z' && state.state != b'X',
+        None => false,
+    }
+}
+
 /// A Ruby process ready to be sampled, or to be read from its core file.
 pub struct RubyProcess<M: RemoteMemory = ProcessMemory> {
     pub pid: i32,
@@ -138,6 +146,30 @@ impl RubyProcess {
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// Opens a process that rbprof has just launched. Unlike `open`, it
+    /// waits for the VM as long as the process runs, because the requires
+    /// of a large application can take longer than any fixed wait. A
+    /// process that is not Ruby gets `STARTUP_WAIT` to exec one, which
+    /// covers wrappers such as `env ruby` or `bundle exec`.
+    pub fn open_launched(pid: i32, force_version: Option<&str>) -> Result<RubyProcess> {
+        let started = Instant::now();
+        loop {
+            let error = match Self::try_open(pid, force_version) {
+                Err(error) => error,
+                other => return other,
+            };
+            let retry = match error {
+                Error::VmUnreadable { .. } => true,
+                Error::NotRuby { .. } => started.elapsed() < STARTUP_WAIT,
+                _ => false,
+            };
+            if !retry || !running(pid) {
+                return Err(error);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

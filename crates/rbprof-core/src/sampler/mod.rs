@@ -38,6 +38,10 @@ pub struct SamplerOptions {
     /// Sample only threads whose `Thread#name` or kernel thread id equals
     /// one of these values, or every thread when empty.
     pub threads: Vec<String>,
+    /// The target is a child that rbprof has just launched, so opening it
+    /// waits for its VM as long as it runs (see
+    /// [`RubyProcess::open_launched`]).
+    pub launched: bool,
 }
 
 impl SamplerOptions {
@@ -49,6 +53,7 @@ impl SamplerOptions {
             idle: false,
             force_version: None,
             threads: Vec::new(),
+            launched: false,
         }
     }
 
@@ -118,7 +123,12 @@ impl Sampler {
     /// Opens the target and starts the sampling thread.
     pub fn start(options: SamplerOptions) -> Result<Sampler> {
         options.validate()?;
-        let process = RubyProcess::open(options.pid, options.force_version.as_deref())?;
+        let force_version = options.force_version.as_deref();
+        let process = if options.launched {
+            RubyProcess::open_launched(options.pid, force_version)?
+        } else {
+            RubyProcess::open(options.pid, force_version)?
+        };
         let target = TargetInfo {
             pid: process.pid,
             ruby_version: process.version.clone(),
