@@ -410,7 +410,12 @@ impl<M: RemoteMemory> Walker<M> {
         let frame_size = self.layout.sizes.rb_control_frame_t;
         let vm_stack = self.memory.read_u64(ec.wrapping_add(f.ec_vm_stack))?;
         let stack_words = self.memory.read_u64(ec.wrapping_add(f.ec_vm_stack_size))?;
-        if vm_stack == 0 || stack_words == 0 || stack_words > MAX_VM_STACK_WORDS {
+        // A thread created but not started yet has no VM stack: it has no
+        // frames either.
+        if vm_stack == 0 || stack_words == 0 {
+            return Ok((Vec::new(), 0));
+        }
+        if stack_words > MAX_VM_STACK_WORDS {
             return Err(inconsistent(format!("VM stack of {stack_words} words")));
         }
         // Control frames grow down from the end of the VM stack.

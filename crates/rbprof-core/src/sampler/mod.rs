@@ -361,6 +361,11 @@ impl Recorder {
         if error.process_gone() || !target_alive(self.options.pid) {
             return Some(EndReason::ProcessExited);
         }
+        // The VM pointer is cleared when Ruby tears its VM down at exit;
+        // nothing Ruby is left to sample after that.
+        if self.process.walker.vm() == Ok(0) {
+            return Some(EndReason::ProcessExited);
+        }
         self.stats.failed += 1;
         self.warn(format!("the thread list could not be read: {error}"));
         None
