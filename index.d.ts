@@ -128,8 +128,16 @@ export interface SampleBatch {
 
 /** Options of `record()`. */
 export interface RecordOptions {
-  /** The Ruby process to profile. */
-  readonly pid: number;
+  /** The Ruby process to profile. Give either `pid` or `command`. */
+  readonly pid?: number;
+  /**
+   * A command to start and profile from its first Ruby frame, such as
+   * `['ruby', 'app.rb']`: the program, looked up in `PATH`, then its
+   * arguments. The child shares this process's stdin, stdout, stderr and
+   * process group, receives SIGTERM if this process dies, and under sudo
+   * runs as the invoking user. Ending the recording does not end it.
+   */
+  readonly command?: readonly string[];
   /** Samples per second; 99 when absent. */
   readonly rateHz?: number;
   /** Stop after this many seconds. */
@@ -156,6 +164,8 @@ export interface Recording {
   readonly idle: boolean;
   /** When sampling started, in milliseconds since the Unix epoch. */
   readonly startTimeMs: number;
+  /** The child that `command` started; absent for a recording of `pid`. */
+  readonly launched?: LaunchedProcess;
   /**
    * Resolves with the final profile once the recording ends for any
    * reason: `stop()`, `durationSeconds`, the `signal` or the target's exit
@@ -175,11 +185,37 @@ export interface Recording {
 }
 
 /**
- * Attaches to a Ruby process and starts sampling it. Resolves once the
- * sampler runs; rejects with an `RbprofError` subclass when the target
- * cannot be profiled.
+ * Attaches to a Ruby process, or starts `command`, and starts sampling it.
+ * Resolves once the sampler runs; rejects with an `RbprofError` subclass
+ * when the target cannot be profiled. When a launched child cannot be
+ * profiled, the error's `launched` is that child, which keeps running.
  */
 export declare function record(options: RecordOptions): Promise<Recording>;
+
+/** The end of a launched child, as Node's `ChildProcess` reports it:
+ * `code` after a normal exit, otherwise the signal that killed it. */
+export interface ChildExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** A command that `record({ command })` started. */
+export interface LaunchedProcess {
+  readonly pid: number;
+  /** Resolves once the child has ended, also after the recording. */
+  readonly exit: Promise<ChildExit>;
+  /**
+   * Sends a signal that this process received on to the child. SIGINT and
+   * SIGQUIT are skipped while this process runs in the foreground of a
+   * terminal, because the terminal sent them to the child too, which
+   * shares the process group. Returns whether the signal was sent.
+   */
+  forwardSignal(signal: NodeJS.Signals): boolean;
+}
+
+/** Returns the status a shell reports for a child: its exit code, or 128
+ * plus the number of the signal that killed it. */
+export declare function shellStatus(exit: ChildExit): number;
 
 /**
  * Sample accounting of a profile: the sampler's counters as of the last
@@ -635,7 +671,8 @@ export type ErrorCode =
   | 'ERR_IO'
   | 'ERR_FILE_ACCESS'
   | 'ERR_INVALID_RECORDING'
-  | 'ERR_INVALID_CORE';
+  | 'ERR_INVALID_CORE'
+  | 'ERR_LAUNCH_FAILED';
 
 export interface RbprofErrorOptions {
   hint?: string;
@@ -648,6 +685,9 @@ export declare class RbprofError extends Error {
   readonly code: string;
   /** The next step for the user, when rbprof knows one. */
   readonly hint?: string;
+  /** The child that `record({ command })` started before this error. It
+   * keeps running, and its `exit` tells when and how it ends. */
+  launched?: LaunchedProcess;
   constructor(code: string, message: string, options?: RbprofErrorOptions);
 }
 

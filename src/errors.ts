@@ -1,3 +1,4 @@
+import type { LaunchedProcess } from './launch';
 import type { Profile } from './profile/profile';
 
 /** Error codes that rbprof errors carry in `code`. */
@@ -13,7 +14,8 @@ export type ErrorCode =
   | 'ERR_IO'
   | 'ERR_FILE_ACCESS'
   | 'ERR_INVALID_RECORDING'
-  | 'ERR_INVALID_CORE';
+  | 'ERR_INVALID_CORE'
+  | 'ERR_LAUNCH_FAILED';
 
 export interface RbprofErrorOptions {
   hint?: string;
@@ -27,6 +29,9 @@ export interface RbprofErrorOptions {
 export class RbprofError extends Error {
   readonly code: string;
   readonly hint?: string;
+  /** The child that `record({ command })` started before this error. It
+   * keeps running, and its `exit` tells when and how it ends. */
+  launched?: LaunchedProcess;
 
   constructor(code: string, message: string, options: RbprofErrorOptions = {}) {
     super(

@@ -2,6 +2,8 @@
 
 export { record } from './record';
 export type { RecordOptions, Recording } from './record';
+export { shellStatus } from './launch';
+export type { ChildExit, LaunchedProcess } from './launch';
 export { Profile } from './profile/profile';
 export type { ProfileStats } from './profile/profile';
 export type {

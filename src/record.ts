@@ -3,8 +3,10 @@ import { performance } from 'node:perf_hooks';
 import {
   fromNativeError,
   InvalidArgumentError,
+  RbprofError,
   SamplingFailedError,
 } from './errors';
+import { launch, type LaunchedProcess } from './launch';
 import {
   loadNative,
   type NativeBatch,
@@ -18,8 +20,16 @@ import type { EndReason, RecordingEnd, SampleBatch, TargetInfo } from './types';
 
 /** Options of `record()`. */
 export interface RecordOptions {
-  /** The Ruby process to profile. */
-  readonly pid: number;
+  /** The Ruby process to profile. Give either `pid` or `command`. */
+  readonly pid?: number;
+  /**
+   * A command to start and profile from its first Ruby frame, such as
+   * `['ruby', 'app.rb']`: the program, looked up in `PATH`, then its
+   * arguments. The child shares this process's stdin, stdout, stderr and
+   * process group, receives SIGTERM if this process dies, and under sudo
+   * runs as the invoking user. Ending the recording does not end it.
+   */
+  readonly command?: readonly string[];
   /** Samples per second; 99 when absent. */
   readonly rateHz?: number;
   /** Stop after this many seconds. */
@@ -46,6 +56,8 @@ export interface Recording {
   readonly idle: boolean;
   /** When sampling started, in milliseconds since the Unix epoch. */
   readonly startTimeMs: number;
+  /** The child that `command` started; absent for a recording of `pid`. */
+  readonly launched?: LaunchedProcess;
   /**
    * Resolves with the final profile once the recording ends for any
    * reason: `stop()`, `durationSeconds`, the `signal` or the target's exit
@@ -73,10 +85,11 @@ const POLL_TIMEOUT_MS = 1000;
 const POLL_INTERVAL_MS = 100;
 
 /**
- * Attaches to a Ruby process and starts sampling it. Resolves once the
- * sampler runs; rejects with an `RbprofError` subclass when the target
- * cannot be profiled (no such process, not Ruby, unsupported version,
- * permission denied).
+ * Attaches to a Ruby process, or starts `command`, and starts sampling it.
+ * Resolves once the sampler runs; rejects with an `RbprofError` subclass
+ * when the target cannot be profiled (no such process, not Ruby,
+ * unsupported version, permission denied). When a launched child cannot
+ * be profiled, the error's `launched` is that child, which keeps running.
  */
 export async function record(options: RecordOptions): Promise<Recording> {
   return startRecording(loadNative(), options);
@@ -88,14 +101,19 @@ export async function startRecording(
   options: RecordOptions,
 ): Promise<Recording> {
   checkOptions(options);
+  const launched =
+    options.command === undefined ? undefined : launch(native, options.command);
   let sampler: NativeSampler;
   try {
     const startOptions: Parameters<NativeBinding['NativeSampler']['start']>[0] =
       {
-        pid: options.pid,
+        pid: launched?.pid ?? options.pid ?? 0,
         rateHz: options.rateHz ?? DEFAULT_RATE_HZ,
         idle: options.idle ?? false,
       };
+    if (launched !== undefined) {
+      startOptions.launched = true;
+    }
     if (options.forceVersion !== undefined) {
       startOptions.forceVersion = options.forceVersion;
     }
@@ -104,16 +122,34 @@ export async function startRecording(
     }
     sampler = await native.NativeSampler.start(startOptions);
   } catch (error) {
-    throw fromNativeError(error);
+    const converted = fromNativeError(error);
+    if (launched !== undefined && converted instanceof RbprofError) {
+      converted.launched = launched;
+    }
+    throw converted;
   }
   const stateCodes = stateCodesFromNames(native.threadStateNames());
-  return new ActiveRecording(sampler, stateCodes, options);
+  return new ActiveRecording(sampler, stateCodes, options, launched);
 }
 
 function checkOptions(options: RecordOptions): void {
-  if (!Number.isSafeInteger(options.pid) || options.pid <= 0) {
+  const { pid, command } = options;
+  if ((pid === undefined) === (command === undefined)) {
     throw new InvalidArgumentError(
-      `pid must be a positive integer, got ${options.pid}`,
+      'give exactly one of pid and command to record',
+    );
+  }
+  if (pid !== undefined && (!Number.isSafeInteger(pid) || pid <= 0)) {
+    throw new InvalidArgumentError(
+      `pid must be a positive integer, got ${pid}`,
+    );
+  }
+  if (
+    command !== undefined &&
+    (command.length === 0 || command.some((arg) => typeof arg !== 'string'))
+  ) {
+    throw new InvalidArgumentError(
+      'command must be a non-empty array of strings, the program first',
     );
   }
   if (options.threads !== undefined) {
@@ -148,6 +184,7 @@ class ActiveRecording implements Recording {
   readonly idle: boolean;
   readonly startTimeMs = Date.now();
   readonly done: Promise<Profile>;
+  readonly launched?: LaunchedProcess;
 
   readonly #sampler: NativeSampler;
   readonly #data: ProfileData;
@@ -167,8 +204,12 @@ class ActiveRecording implements Recording {
     sampler: NativeSampler,
     stateCodes: number[],
     options: RecordOptions,
+    launched: LaunchedProcess | undefined,
   ) {
     this.#sampler = sampler;
+    if (launched !== undefined) {
+      this.launched = launched;
+    }
     this.target = { ...sampler.target };
     this.#data = new ProfileData(stateCodes);
     this.rateHz = options.rateHz ?? DEFAULT_RATE_HZ;

@@ -34,6 +34,8 @@ export type TypesMatch = Assert<
   | Same<Declared.RecordingEnd, Implementation.RecordingEnd>
   | Same<Declared.SampleBatch, Implementation.SampleBatch>
   | Same<Declared.RecordOptions, Implementation.RecordOptions>
+  | Same<Declared.ChildExit, Implementation.ChildExit>
+  | Same<Declared.LaunchedProcess, Implementation.LaunchedProcess>
   | Same<Declared.ProfileStats, Implementation.ProfileStats>
   | Same<Declared.SummaryRow, Implementation.SummaryRow>
   | Same<Declared.RowsOptions, Implementation.RowsOptions>
@@ -110,6 +112,7 @@ test('declared values exist at run time', (t) => {
     'renderProfile',
     'formatInfo',
     'isProfileFormat',
+    'shellStatus',
   ];
   t.deepEqual(
     Object.keys(library).sort(),

@@ -22,7 +22,16 @@ export const EXIT_CODES = {
   invalidRecording: 9,
   /** The file given as a core file is missing, not a core, or cut short. */
   invalidCore: 10,
+  /** The command to launch could not be started, as a shell reports a
+   * command not found. */
+  launchFailed: 127,
 } as const;
+
+/** Ends the CLI with the exit status of the command that it launched. It
+ * is not a failure, so nothing is printed. */
+export class ChildExitStatus {
+  constructor(readonly status: number) {}
+}
 
 const EXIT_CODE_BY_ERROR_CODE: Record<string, number> = {
   ERR_NO_SUCH_PROCESS: EXIT_CODES.noSuchProcess,
@@ -37,6 +46,7 @@ const EXIT_CODE_BY_ERROR_CODE: Record<string, number> = {
   ERR_FILE_ACCESS: EXIT_CODES.fileAccess,
   ERR_INVALID_RECORDING: EXIT_CODES.invalidRecording,
   ERR_INVALID_CORE: EXIT_CODES.invalidCore,
+  ERR_LAUNCH_FAILED: EXIT_CODES.launchFailed,
 };
 
 /**
@@ -52,6 +62,9 @@ export function reportError(
     return shownOnRequest.includes(error.code)
       ? EXIT_CODES.ok
       : EXIT_CODES.usage;
+  }
+  if (error instanceof ChildExitStatus) {
+    return error.status;
   }
   if (error instanceof RbprofError) {
     stderr.write(`rbprof: ${error.message}\n`);

@@ -3,8 +3,11 @@ import { Command, Option } from 'commander';
 import {
   InvalidArgumentError,
   PROFILE_FORMATS,
+  RbprofError,
   record,
   SamplingFailedError,
+  shellStatus,
+  type LaunchedProcess,
   type Profile,
   type ProfileFormat,
   type Recording,
@@ -13,6 +16,7 @@ import {
   type ThreadState,
 } from '../index';
 import { formatByThread } from './by-thread';
+import { ChildExitStatus, reportError } from './errors';
 import { LiveSummary } from './live';
 import {
   parseDuration,
@@ -26,7 +30,7 @@ import {
 import { RecordOutputs, type RecordOutputOptions } from './record-outputs';
 
 interface RecordFlags {
-  pid: number;
+  pid?: number;
   rate: number;
   duration?: number;
   silent?: boolean;
@@ -53,9 +57,12 @@ export function recordCommand(): Command {
   return new Command('record')
     .description(
       'Profile a running Ruby process until Ctrl+C, --duration or its exit, ' +
-        'then print a summary of where it spent its time.',
+        'then print a summary of where it spent its time. With a command ' +
+        'after --, start that command, profile it from its first Ruby ' +
+        'frame, print the summary on stderr and exit with its status.',
     )
-    .requiredOption('--pid <pid>', 'process id of the Ruby process', parsePid)
+    .argument('[command...]', 'the command to start and profile, after --')
+    .option('--pid <pid>', 'process id of the Ruby process', parsePid)
     .option('--rate <hz>', 'samples per second', parseRate, 99)
     .option(
       '--duration <seconds>',
@@ -109,15 +116,47 @@ export function recordCommand(): Command {
     .action(recordAction);
 }
 
-async function recordAction(flags: RecordFlags): Promise<void> {
+async function recordAction(
+  command: string[],
+  flags: RecordFlags,
+): Promise<void> {
   if (flags.file !== undefined && flags.format === undefined) {
     throw new InvalidArgumentError(
       '--file needs --format to choose the format of the file',
     );
   }
-  const { stdout, stderr } = process;
+  if ((flags.pid === undefined) === (command.length === 0)) {
+    throw new InvalidArgumentError(
+      'give either --pid PID or a command after --, such as ' +
+        '`rbprof record -- ruby app.rb`',
+    );
+  }
+  const launching = command.length > 0;
+  const { stderr } = process;
+  // In launch mode, stdout belongs to the launched program.
+  const stdout = launching ? stderr : process.stdout;
   const controller = new AbortController();
-  const onSignal = () => controller.abort();
+  // Signals that arrive before the launched child is known are forwarded
+  // once it is.
+  const missedSignals: NodeJS.Signals[] = [];
+  let launched: LaunchedProcess | undefined;
+  // A launched child ends the recording by its exit, so each signal goes
+  // on to the child instead of stopping the sampler.
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!launching) {
+      controller.abort();
+    } else if (launched === undefined) {
+      missedSignals.push(signal);
+    } else {
+      launched.forwardSignal(signal);
+    }
+  };
+  const setLaunched = (child: LaunchedProcess) => {
+    launched = child;
+    for (const signal of missedSignals.splice(0)) {
+      child.forwardSignal(signal);
+    }
+  };
   let outputs: RecordOutputs | undefined;
   let recording: Recording | undefined;
   // Installed first, because without a listener SIGUSR1 starts Node's
@@ -128,8 +167,13 @@ async function recordAction(flags: RecordFlags): Promise<void> {
     }
   };
   process.on('SIGUSR1', onSnapshot);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  if (launching) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  } else {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
   let live: LiveSummary | undefined;
   const log = (line: string) =>
     live === undefined ? stderr.write(`${line}\n`) : live.printAbove(line);
@@ -137,7 +181,22 @@ async function recordAction(flags: RecordFlags): Promise<void> {
     ? ['running', 'waiting_gvl', 'blocked']
     : ['running'];
   try {
-    recording = await record(recordOptions(flags, controller.signal));
+    try {
+      recording = await record(
+        recordOptions(command, flags, controller.signal),
+      );
+    } catch (error) {
+      if (error instanceof RbprofError && error.launched !== undefined) {
+        // The child runs on without rbprof, and its status is the result.
+        setLaunched(error.launched);
+        reportError(error, stderr);
+        await exitLikeChild(error.launched);
+      }
+      throw error;
+    }
+    if (recording.launched !== undefined) {
+      setLaunched(recording.launched);
+    }
     stderr.write(describeStart(recording.target, flags));
     outputs = new RecordOutputs(recording, {
       ...outputOptions(flags),
@@ -145,7 +204,9 @@ async function recordAction(flags: RecordFlags): Promise<void> {
       log,
     });
 
-    if (stderr.isTTY && !flags.silent) {
+    // The launched program writes to the same terminal, which a redrawn
+    // summary would garble.
+    if (stderr.isTTY && !flags.silent && !launching) {
       const current = recording;
       live = new LiveSummary(stderr, () => current.profile(), {
         top: flags.top,
@@ -170,6 +231,10 @@ async function recordAction(flags: RecordFlags): Promise<void> {
             log(`rbprof: warning: ${writeError.message}`),
           );
       }
+      if (launched !== undefined) {
+        reportError(error, stderr);
+        await exitLikeChild(launched);
+      }
       throw error;
     }
     live?.stop();
@@ -180,6 +245,9 @@ async function recordAction(flags: RecordFlags): Promise<void> {
     }
     stderr.write(describeEnd(profile));
     await outputs.finish(profile);
+    if (launched !== undefined) {
+      await exitLikeChild(launched);
+    }
   } finally {
     outputs?.close();
     process.off('SIGUSR1', onSnapshot);
@@ -201,9 +269,19 @@ function formatFinal(
   return profile.toSummary({ top: flags.top, states });
 }
 
-function recordOptions(flags: RecordFlags, signal: AbortSignal): RecordOptions {
+/** Waits for a launched child and ends the CLI with its exit status, or
+ * 128 plus the signal that killed it. */
+async function exitLikeChild(launched: LaunchedProcess): Promise<never> {
+  throw new ChildExitStatus(shellStatus(await launched.exit));
+}
+
+function recordOptions(
+  command: string[],
+  flags: RecordFlags,
+  signal: AbortSignal,
+): RecordOptions {
   return {
-    pid: flags.pid,
+    ...(command.length > 0 ? { command } : { pid: flags.pid }),
     rateHz: flags.rate,
     signal,
     idle: flags.idle ?? false,

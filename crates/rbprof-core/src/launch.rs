@@ -122,6 +122,7 @@ impl Child {
         // async-signal-safe syscalls on values prepared before the fork.
         unsafe {
             builder.pre_exec(move || {
+                inherit_stdio()?;
                 if let Some(user) = &user {
                     drop_privileges(user)?;
                 }
@@ -238,6 +239,25 @@ fn in_terminal_foreground() -> bool {
     let foreground = unsafe { libc::tcgetpgrp(tty.as_raw_fd()) };
     // SAFETY: getpgrp has no preconditions and cannot fail.
     foreground >= 0 && foreground == unsafe { libc::getpgrp() }
+}
+
+/// Clears close-on-exec on stdin, stdout and stderr. Node sets it on its
+/// own standard streams, and `Command` leaves inherited descriptors as
+/// they are, so without this the program would start with them closed.
+fn inherit_stdio() -> io::Result<()> {
+    for fd in 0..=2 {
+        // SAFETY: fcntl on a descriptor number reads or changes only its
+        // flags, and a closed descriptor returns an error.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 || flags & libc::FD_CLOEXEC == 0 {
+            continue;
+        }
+        // SAFETY: as above.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Switches the forked child to the invoking user: groups first, then the

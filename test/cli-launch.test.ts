@@ -1,0 +1,90 @@
+// `rbprof record -- COMMAND`: rbprof starts the command, profiles it and
+// exits with its status. The child's stdout passes through, and the table
+// goes to stderr.
+
+import path from 'node:path';
+
+import test from 'ava';
+
+import { parseSummary, ROOT, RUBY, runCli } from './helpers/processes';
+
+const workload = (name: string) => path.join(ROOT, 'test', 'workloads', name);
+
+test.serial('launched program is profiled', async (t) => {
+  const result = await runCli(t, [
+    'record',
+    '--no-raw',
+    '--',
+    RUBY,
+    workload('known_split.rb'),
+    '2',
+  ]);
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /^ready \d+\n$/);
+  t.false(result.stdout.includes('% self'), result.stdout);
+  t.truthy(
+    parseSummary(result.stderr).find((row) => row.name === 'Object#alpha'),
+    result.stderr,
+  );
+});
+
+test.serial('exit status passes through', async (t) => {
+  const result = await runCli(t, [
+    'record',
+    '--no-raw',
+    '--',
+    RUBY,
+    workload('exit_status.rb'),
+    '3',
+  ]);
+  t.is(result.code, 3, result.stderr);
+  t.regex(result.stdout, /^ready \d+\n$/);
+});
+
+test.serial('duration ends sampling, not child', async (t) => {
+  const started = Date.now();
+  const result = await runCli(t, [
+    'record',
+    '--no-raw',
+    '--duration',
+    '1',
+    '--',
+    RUBY,
+    workload('exit_status.rb'),
+    '5',
+    '3',
+  ]);
+  const elapsedMs = Date.now() - started;
+  t.is(result.code, 5, result.stderr);
+  t.true(elapsedMs >= 2500, `rbprof exited after ${elapsedMs} ms`);
+  const seconds = /in (\d+\.\d) s\)/.exec(result.stderr)?.[1];
+  t.truthy(seconds, result.stderr);
+  t.true(Number(seconds) < 2.5, `sampled for ${seconds} s`);
+});
+
+test.serial('missing command is an error', async (t) => {
+  const result = await runCli(t, ['record', '--', 'rbprof-no-such-command']);
+  t.is(result.code, 127);
+  t.regex(result.stderr, /failed to start "rbprof-no-such-command"/);
+});
+
+test.serial('pid and command conflict', async (t) => {
+  const result = await runCli(t, ['record', '--pid', '1', '--', RUBY]);
+  t.is(result.code, 2);
+  t.regex(result.stderr, /either --pid PID or a command/);
+});
+
+test.serial('SIGTERM is forwarded to child', async (t) => {
+  const result = await runCli(
+    t,
+    ['record', '--no-raw', '--', RUBY, workload('known_split.rb')],
+    {
+      onStderr: {
+        text: 'Recording process',
+        then: (child) => child.kill('SIGTERM'),
+      },
+    },
+  );
+  t.is(result.signal, null);
+  t.is(result.code, 143, result.stderr);
+});
