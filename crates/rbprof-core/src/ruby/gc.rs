@@ -16,12 +16,12 @@ use crate::process::RubyBinary;
 /// Instructions of `rb_during_gc` decoded at most.
 const MAX_INSTRUCTIONS: usize = 24;
 
-/// Where the "during GC" bit lives, relative to the VM.
+/// Location of the "during GC" bit, relative to the VM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GcFlag {
     /// Offset of the objspace pointer in `rb_vm_t`.
     pub objspace_offset: u64,
-    /// Offset of the byte that holds the bit in the objspace.
+    /// Offset of the byte that contains the bit in the objspace.
     pub byte_offset: u64,
     /// Position of the bit in that byte.
     pub bit: u32,

@@ -41,7 +41,7 @@ pub struct RubyProcess<M: RemoteMemory = ProcessMemory> {
     pub vm_ptr_address: u64,
     /// Address of the VM's global symbol table, where it was found.
     pub symbol_table: Option<u64>,
-    /// Where the VM's during-GC bit is, when `rb_during_gc` showed it.
+    /// Location of the VM's during-GC bit, when `rb_during_gc` showed it.
     pub gc_flag: Option<gc::GcFlag>,
     pub walker: Walker<M>,
     /// Things the user should know, such as an unverified layout.

@@ -40,8 +40,8 @@ pub fn locate_table(binary: &RubyBinary, layout: &Layout) -> Vec<u64> {
         };
         let targets = rip_relative_targets(binary, entry, 2, true);
         // The table is where a 4-byte `last_id` is compared and the 8-byte
-        // `ids` next to it is loaded; a pair like that at the right
-        // distance rarely occurs by chance in these few instructions.
+        // `ids` next to it is loaded. Such a pair at the right distance
+        // rarely occurs by chance in these few instructions.
         for &(target, size) in &targets {
             let base = target.wrapping_sub(f.symbols_counter().0);
             let ids = (base.wrapping_add(f.symbols_ids), 8);

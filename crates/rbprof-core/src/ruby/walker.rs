@@ -400,8 +400,8 @@ impl<M: RemoteMemory> Walker<M> {
 
     /// Reads the control frames of an execution context, innermost first,
     /// and a copy of its value stack. The target keeps running meanwhile,
-    /// so the innermost frame is read again afterwards: if it changed (a
-    /// short C call returned, a new one began), the reads are repeated, a
+    /// so the innermost frame is read again afterwards. If it changed (a
+    /// short C call returned or a new one began), the reads are repeated a
     /// few times at most, because a copy taken around a changing frame
     /// pairs the frame with another call's environment.
     fn read_frames(&mut self, ec: u64) -> Result<(Vec<u8>, u64), WalkError> {

@@ -262,7 +262,7 @@ impl Recorder {
             Err(error) => return self.failed_tick(error),
         };
         let in_gc = self.during_gc();
-        // GC runs on the thread that holds the GVL. Rubies that do not show
+        // GC runs on the thread that has the GVL. Rubies that do not show
         // the holder (2.7) get the frame on every thread on a CPU.
         let gvl_known = threads.iter().any(|t| t.holds_gvl);
         let mut failed = false;
