@@ -36,6 +36,7 @@ const EXPORTS = [
   'record',
   'renderProfile',
   'SamplingFailedError',
+  'shellStatus',
   'snapshot',
   'supportedVersions',
   'UnsupportedVersionError',

@@ -557,3 +557,24 @@ fn no_gc_frame_without_allocation() {
         .count();
     assert_eq!(synthetic, 0);
 }
+
+/// Fast recursion tears stacks while they are read; a torn frame must be
+/// dropped or read again, never named without its class.
+#[test]
+fn recursion_keeps_class_names() {
+    let _serial = serial();
+    let Some(ruby) = ruby() else { return };
+    let guard = start(&ruby, "recursive.rb");
+    let recording = record(SamplerOptions::new(guard.child.id() as i32), 1.5);
+    let names: Vec<&str> = recording
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert!(names.contains(&"Fib#fib"), "{names:?}");
+    assert!(names.contains(&"Fib2#fib"), "{names:?}");
+    assert!(!names.contains(&"fib"), "{names:?}");
+    assert!(!names.contains(&"<c function>"), "{names:?}");
+    let samples = recording.samples().count();
+    assert!(samples > 20, "{samples} samples");
+}

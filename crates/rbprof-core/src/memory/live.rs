@@ -80,6 +80,53 @@ impl ProcessMemory {
 }
 
 impl RemoteMemory for ProcessMemory {
+    fn read_two(
+        &self,
+        first: (u64, &mut [u8]),
+        second: (u64, &mut [u8]),
+    ) -> Result<(), MemoryError> {
+        let total = first.1.len() + second.1.len();
+        let valid = |addr: u64, len: usize| addr != 0 && addr.checked_add(len as u64).is_some();
+        if self.use_file.load(Ordering::Relaxed)
+            || !valid(first.0, first.1.len())
+            || !valid(second.0, second.1.len())
+        {
+            self.read(first.0, first.1)?;
+            return self.read(second.0, second.1);
+        }
+        let local = [
+            libc::iovec {
+                iov_base: first.1.as_mut_ptr().cast(),
+                iov_len: first.1.len(),
+            },
+            libc::iovec {
+                iov_base: second.1.as_mut_ptr().cast(),
+                iov_len: second.1.len(),
+            },
+        ];
+        let remote = [
+            libc::iovec {
+                iov_base: first.0 as *mut libc::c_void,
+                iov_len: first.1.len(),
+            },
+            libc::iovec {
+                iov_base: second.0 as *mut libc::c_void,
+                iov_len: second.1.len(),
+            },
+        ];
+        // SAFETY: each local iovec describes one of the two buffers, valid
+        // for writes of its length for the whole call. The kernel checks
+        // the remote ranges against the target's address space.
+        let copied =
+            unsafe { libc::process_vm_readv(self.pid, local.as_ptr(), 2, remote.as_ptr(), 2, 0) };
+        if copied >= 0 && copied as usize == total {
+            return Ok(());
+        }
+        // A failure or a short copy: read each alone for the precise error.
+        self.read(first.0, first.1)?;
+        self.read(second.0, second.1)
+    }
+
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
         if buf.is_empty() {
             return Ok(());

@@ -33,6 +33,18 @@ pub trait RemoteMemory {
     /// Fills `buf` with the bytes at `addr`, or fails without a partial read.
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError>;
 
+    /// Fills two buffers, in order, as close together in time as the
+    /// source allows: a live process copies both in one syscall. The
+    /// default reads one after the other.
+    fn read_two(
+        &self,
+        first: (u64, &mut [u8]),
+        second: (u64, &mut [u8]),
+    ) -> Result<(), MemoryError> {
+        self.read(first.0, first.1)?;
+        self.read(second.0, second.1)
+    }
+
     /// Reads a little-endian u64.
     fn read_u64(&self, addr: u64) -> Result<u64, MemoryError> {
         let mut buf = [0u8; 8];
@@ -62,6 +74,14 @@ pub trait RemoteMemory {
 impl<M: RemoteMemory + ?Sized> RemoteMemory for &M {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
         (**self).read(addr, buf)
+    }
+
+    fn read_two(
+        &self,
+        first: (u64, &mut [u8]),
+        second: (u64, &mut [u8]),
+    ) -> Result<(), MemoryError> {
+        (**self).read_two(first, second)
     }
 }
 

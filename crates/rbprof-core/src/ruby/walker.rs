@@ -30,6 +30,10 @@ const MAX_SHAPE_CHAIN: usize = 4096;
 /// The largest VM stack accepted, in VALUEs (Ruby's default is 128 Ki for
 /// threads; `RUBY_THREAD_VM_STACK_SIZE` can raise it).
 const MAX_VM_STACK_WORDS: u64 = 64 << 20;
+/// The largest part of a VM stack copied per walk.
+const MAX_VALUE_STACK_COPY: u64 = 2 << 20;
+/// Bytes added to a thread's last value stack length for the next copy.
+const VALUE_STACK_MARGIN: u64 = 256;
 /// Entries kept in each cache before it is cleared.
 const MAX_CACHE: usize = 100_000;
 
@@ -132,6 +136,9 @@ pub struct Walker<M: RemoteMemory> {
     /// The used part of the VM stack being walked, read at once, where
     /// most environments (`ep`) of its frames live.
     stack_copy: (u64, Vec<u8>),
+    /// Bytes of value stack to copy, by execution context, from the
+    /// previous walk.
+    value_stack_guess: HashMap<u64, u64>,
     frames: HashMap<FrameKey, u32>,
     cfuncs: HashMap<(u64, Option<u32>), u32>,
     class_names: HashMap<u64, Option<String>>,
@@ -159,6 +166,7 @@ impl<M: RemoteMemory> Walker<M> {
             checked_entries: RefCell::new(HashMap::new()),
             lines: HashMap::new(),
             stack_copy: (0, Vec::new()),
+            value_stack_guess: HashMap::new(),
             frames: HashMap::new(),
             cfuncs: HashMap::new(),
             class_names: HashMap::new(),
@@ -373,6 +381,28 @@ impl<M: RemoteMemory> Walker<M> {
 
     /// Reads the stack of an execution context, outermost frame first.
     pub fn stack(&mut self, ec: u64) -> Result<Vec<Frame>, WalkError> {
+        // A deep stack that changes fast (a recursive method) tears often:
+        // frames near the leaf are replaced while they are read. The
+        // whole stack is read again a few times before the sample is
+        // given up, so that a torn read is never kept with wrong names.
+        const ATTEMPTS: usize = 4;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.stack_once(ec) {
+                Err(error)
+                    if attempt < ATTEMPTS
+                        && !error.process_gone()
+                        && !error.permission_denied() =>
+                {
+                    continue
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn stack_once(&mut self, ec: u64) -> Result<Vec<Frame>, WalkError> {
         let (bytes, count) = self.read_frames(ec)?;
         self.checked_iseqs.clear();
         self.checked_entries.get_mut().clear();
@@ -399,13 +429,9 @@ impl<M: RemoteMemory> Walker<M> {
     }
 
     /// Reads the control frames of an execution context, innermost first,
-    /// and a copy of its value stack. The target keeps running meanwhile,
-    /// so the innermost frame is read again afterwards. If it changed (a
-    /// short C call returned or a new one began), the reads are repeated a
-    /// few times at most, because a copy taken around a changing frame
-    /// pairs the frame with another call's environment.
+    /// and a copy of its value stack, which holds most of their
+    /// environments.
     fn read_frames(&mut self, ec: u64) -> Result<(Vec<u8>, u64), WalkError> {
-        const ATTEMPTS: usize = 4;
         let f = &self.layout.fields;
         let frame_size = self.layout.sizes.rb_control_frame_t;
         let vm_stack = self.memory.read_u64(ec.wrapping_add(f.ec_vm_stack))?;
@@ -424,45 +450,54 @@ impl<M: RemoteMemory> Walker<M> {
                 "VM stack at {vm_stack:#x} wraps around"
             )));
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let cfp = self.memory.read_u64(ec.wrapping_add(f.ec_cfp))?;
-            if cfp < vm_stack || cfp > end || (end - cfp) % frame_size != 0 {
-                return Err(inconsistent(format!(
-                    "frame pointer {cfp:#x} outside the VM stack {vm_stack:#x}..{end:#x}"
-                )));
-            }
-            let count = (end - cfp) / frame_size;
-            let bytes = self.memory.read_vec(cfp, (count * frame_size) as usize)?;
-            self.copy_value_stack(vm_stack, &bytes, cfp);
-            if count == 0 || attempt == ATTEMPTS {
-                return Ok((bytes, count));
-            }
-            let cfp_after = self.memory.read_u64(ec.wrapping_add(f.ec_cfp))?;
-            let leaf_after = self.memory.read_vec(cfp, frame_size as usize)?;
-            if cfp_after == cfp && leaf_after[..] == bytes[..frame_size as usize] {
-                return Ok((bytes, count));
-            }
+        let cfp = self.memory.read_u64(ec.wrapping_add(f.ec_cfp))?;
+        if cfp < vm_stack || cfp > end || (end - cfp) % frame_size != 0 {
+            return Err(inconsistent(format!(
+                "frame pointer {cfp:#x} outside the VM stack {vm_stack:#x}..{end:#x}"
+            )));
         }
-    }
+        let count = (end - cfp) / frame_size;
+        let frames_len = (count * frame_size) as usize;
+        if frames_len > crate::memory::MAX_READ {
+            return Err(inconsistent(format!("{count} control frames")));
+        }
+        let mut bytes = vec![0u8; frames_len];
 
-    /// Reads the VM stack from its start to the innermost frame's stack
-    /// pointer in one go, so that environments on it need no read of their
-    /// own. Skipped when that span is implausible.
-    fn copy_value_stack(&mut self, vm_stack: u64, frames: &[u8], cfp: u64) {
-        const MAX_COPY: u64 = 2 << 20;
-        let sp = u64_at(frames, self.layout.fields.cfp_sp);
-        self.stack_copy.1.clear();
-        if sp <= vm_stack || sp > cfp || sp - vm_stack > MAX_COPY {
-            return;
-        }
-        let len = (sp - vm_stack) as usize;
-        self.stack_copy.1.resize(len, 0);
-        if self.memory.read(vm_stack, &mut self.stack_copy.1).is_err() {
-            self.stack_copy.1.clear();
-        }
+        // The value stack (where most environments live) and the control
+        // frames are copied in one go, in this order: the innermost
+        // frames' environments, at the top of the value stack, are copied
+        // right before the innermost control frames, so a fast-changing
+        // leaf is seen consistently. Its length is guessed from the
+        // previous walk of this thread and checked below.
+        let guess = self.value_stack_guess.get(&ec).copied().unwrap_or(0);
+        let copy_len = guess.min(cfp - vm_stack).min(MAX_VALUE_STACK_COPY);
         self.stack_copy.0 = vm_stack;
+        self.stack_copy.1.clear();
+        self.stack_copy.1.resize(copy_len as usize, 0);
+        self.memory
+            .read_two((vm_stack, &mut self.stack_copy.1), (cfp, &mut bytes))?;
+
+        let sp = if count > 0 {
+            u64_at(&bytes, f.cfp_sp)
+        } else {
+            vm_stack
+        };
+        let used = sp.saturating_sub(vm_stack);
+        if used > copy_len && sp <= cfp && used <= MAX_VALUE_STACK_COPY {
+            // The stack grew past the guess: copy the rest now.
+            self.stack_copy.1.resize(used as usize, 0);
+            let tail = &mut self.stack_copy.1[copy_len as usize..];
+            if self.memory.read(vm_stack + copy_len, tail).is_err() {
+                self.stack_copy.1.clear();
+            }
+        }
+        if self.value_stack_guess.len() >= MAX_CACHE {
+            self.value_stack_guess.clear();
+        }
+        // A margin lets the stack grow a little before the next walk
+        // needs a second read.
+        self.value_stack_guess.insert(ec, used + VALUE_STACK_MARGIN);
+        Ok((bytes, count))
     }
 
     /// Resolves one control frame; `None` for frames that profilers do not
@@ -485,7 +520,18 @@ impl<M: RemoteMemory> Walker<M> {
             if magic != c.VM_FRAME_MAGIC_CFUNC {
                 return Ok(None);
             }
-            let method_entry = self.check_method_entry(env.me_cref, true)?;
+            let mut method_entry = self.check_method_entry(env.me_cref, true)?;
+            if method_entry == 0 {
+                // The copy of the value stack was taken before this short C
+                // call had written its environment: read it again.
+                let fresh = self.read_env_from(raw.ep, false)?;
+                method_entry = self.check_method_entry(fresh.me_cref, true)?;
+            }
+            // Every C method frame has its method entry; without one, the
+            // frame was replaced while it was read.
+            if method_entry == 0 {
+                return Err(WalkError::Torn("C frame without its method entry".into()));
+            }
             let function = self.cfunc_function(method_entry, caller);
             let line = caller.map(|(_, line)| line).unwrap_or(0);
             return Ok(Some((Frame { function, line }, FrameOrigin::C)));
@@ -499,6 +545,14 @@ impl<M: RemoteMemory> Walker<M> {
         let line = self.line(&info, raw.pc);
         let bmethod = env.flags & c.VM_FRAME_FLAG_BMETHOD != 0;
         let method_entry = self.frame_method_entry(env)?;
+        // Every method frame has its method entry in its environment; a
+        // frame without one was replaced while it was read.
+        if method_entry == 0 && info.iseq_type == c.ISEQ_TYPE_METHOD {
+            return Err(WalkError::Torn(format!(
+                "method {} without its method entry",
+                info.label
+            )));
+        }
         let key = FrameKey {
             iseq: raw.iseq,
             body: info.body,
@@ -533,6 +587,12 @@ impl<M: RemoteMemory> Walker<M> {
     /// Reads `ep[-2]` (method entry or cref), `ep[-1]` (previous
     /// environment or block handler) and `ep[0]` (flags).
     fn read_env(&self, ep: u64) -> Result<Env, WalkError> {
+        self.read_env_from(ep, true)
+    }
+
+    /// Reads an environment, from the copy of the value stack when
+    /// `use_copy` and it covers the environment, else from the target.
+    fn read_env_from(&self, ep: u64, use_copy: bool) -> Result<Env, WalkError> {
         let c = &self.layout.constants;
         let low = c.VM_ENV_DATA_INDEX_ME_CREF.min(c.VM_ENV_DATA_INDEX_SPECVAL);
         let high = c.VM_ENV_DATA_INDEX_FLAGS.max(c.VM_ENV_DATA_INDEX_SPECVAL);
@@ -540,7 +600,7 @@ impl<M: RemoteMemory> Walker<M> {
         let len = ((high - low + 1) * 8) as u64;
         let (copy_start, copy) = (&self.stack_copy.0, &self.stack_copy.1);
         let offset = start.wrapping_sub(*copy_start);
-        let bytes = if start >= *copy_start && offset + len <= copy.len() as u64 {
+        let bytes = if use_copy && start >= *copy_start && offset + len <= copy.len() as u64 {
             copy[offset as usize..(offset + len) as usize].to_vec()
         } else {
             self.memory.read_vec(start, len as usize)?
