@@ -96,11 +96,12 @@ impl Error {
                  wrapper script that started it."
                     .into(),
             ),
-            Error::UnsupportedVersion { version, .. } => Some(format!(
-                "If this build shares its layout with a supported release, \
-                 try `--force-version X.Y.Z` with that release (Ruby {version} \
-                 was detected)."
-            )),
+            Error::UnsupportedVersion { .. } => Some(
+                "If this build shares its struct layout with a supported release \
+                 (`rbprof --supported-versions`), pass that release with \
+                 `--force-version X.Y.Z`."
+                    .into(),
+            ),
             Error::PermissionDenied { .. } => Some(PERMISSION_HINT.into()),
             Error::VmUnreadable { .. } => Some(
                 "The process may still be starting; try again in a second. If \

@@ -287,7 +287,17 @@ impl<M: RemoteMemory> RubyProcess<M> {
             Err(error) => {
                 return Err(Error::VmUnreadable {
                     pid,
-                    reason: format!("with the layout of Ruby {}: {error}", layout.from),
+                    reason: match force_version {
+                        Some(forced) => format!(
+                            "with the layout for Ruby {}-{} that --force-version {forced} \
+                             chose: {error}; try without --force-version",
+                            layout.from, layout.through
+                        ),
+                        None => format!(
+                            "with the layout for Ruby {}-{}: {error}",
+                            layout.from, layout.through
+                        ),
+                    },
                 })
             }
         }

@@ -66,7 +66,7 @@ impl SamplerOptions {
         }
         if !(self.rate_hz.is_finite() && self.rate_hz > 0.0 && self.rate_hz <= MAX_RATE_HZ) {
             return Err(Error::InvalidArgument(format!(
-                "rate {} Hz is outside 0-{MAX_RATE_HZ} Hz",
+                "rate {} Hz is invalid: it must be above 0 and at most {MAX_RATE_HZ} Hz",
                 self.rate_hz
             )));
         }
