@@ -15,6 +15,15 @@ if (!Number.isInteger(pid) || !(seconds > 0)) {
 }
 
 const recording = await record({ pid, durationSeconds: seconds });
+// A reader that stops early, as `| head` does, closes the pipe: stop
+// recording then instead of failing on the next write.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') {
+    recording.stop();
+  } else {
+    throw error;
+  }
+});
 // The loop ends when the recording does: here, after `seconds`.
 for await (const batch of recording.samples()) {
   for (const sample of batch.samples) {
