@@ -39,7 +39,10 @@ test.serial('known split shows in % total', async (t) => {
       `${name}: ${total}% total, expected ${share} ± 5`,
     );
   }
-  t.is(rows.find((r) => r.name === 'Object#schedule')?.total, 100);
+  // Everything runs under schedule except the main loop's condition,
+  // which a sample catches now and then.
+  const schedule = rows.find((r) => r.name === 'Object#schedule')?.total ?? 0;
+  t.true(schedule >= 99, `Object#schedule: ${schedule}% total`);
   t.regex(result.stderr, /^Samples: \d+ taken, \d+ late, \d+ failed/m);
 });
 
