@@ -683,10 +683,10 @@ export interface RbprofErrorOptions {
 export declare class RbprofError extends Error {
   /** Stable across releases. */
   readonly code: string;
-  /** The next step for the user, when rbprof knows one. */
+  /** The next step for the user, where rbprof has one to suggest. */
   readonly hint?: string;
   /** The child that `record({ command })` started before this error. It
-   * keeps running, and its `exit` tells when and how it ends. */
+   * keeps running, and its `exit` resolves with its status when it ends. */
   launched?: LaunchedProcess;
   constructor(code: string, message: string, options?: RbprofErrorOptions);
 }

@@ -30,7 +30,7 @@ export class RbprofError extends Error {
   readonly code: string;
   readonly hint?: string;
   /** The child that `record({ command })` started before this error. It
-   * keeps running, and its `exit` tells when and how it ends. */
+   * keeps running, and its `exit` resolves with its status when it ends. */
   launched?: LaunchedProcess;
 
   constructor(code: string, message: string, options: RbprofErrorOptions = {}) {

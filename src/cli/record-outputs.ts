@@ -153,7 +153,7 @@ export class RecordOutputs {
     this.#raw?.close();
   }
 
-  /** Creates the cache folder; `error` says why it could not. */
+  /** Creates the cache folder, or returns the `error` that prevented it. */
   #createCacheFolder(): CacheFolder &
     ({ created: true } | { created: false; error: string }) {
     const folder = cacheFolder();

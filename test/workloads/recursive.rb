@@ -1,6 +1,6 @@
 # Two classes whose recursive methods share a name, one written as an
 # endless method. Their frames change within microseconds, so a profiler
-# that reads a stack while it changes sees torn frames.
+# that reads a stack while it changes gets torn frames.
 class Fib
   def fib(n) = n < 2 ? n : fib(n - 1) + fib(n - 2)
 end

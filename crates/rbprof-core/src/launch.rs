@@ -91,7 +91,7 @@ struct ExitState {
 }
 
 /// A child that rbprof started. A native thread waits for its exit, so its
-/// status is kept even when nobody asks for it yet.
+/// status is kept until a caller asks for it.
 pub struct Child {
     pid: i32,
     state: Arc<(Mutex<ExitState>, Condvar)>,

@@ -239,9 +239,9 @@ pub fn supported_versions() -> Vec<NativeVersionRange> {
 }
 
 /// Converts a core error into a JavaScript `Error` whose `code` is the
-/// core's stable code and whose `hint` (if any) tells the user what to do
-/// next.
-/// Every core error reaches JavaScript through this function.
+/// core's stable code and whose `hint`, where there is one, gives the
+/// user's next step. Every core error reaches JavaScript through this
+/// function.
 pub(crate) fn convert_error(env: &Env, error: rbprof_core::Error) -> napi::Error {
     let build = || -> napi::Result<napi::Error> {
         let mut object: Object = env.create_error(napi::Error::from_reason(error.to_string()))?;

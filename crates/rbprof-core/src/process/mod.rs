@@ -15,7 +15,7 @@ use maps::Mapping;
 /// The executable or shared library that contains the Ruby VM, with its
 /// symbols and where it is loaded in the target.
 pub struct RubyBinary {
-    /// The path as the target sees it.
+    /// The path in the target's own mount namespace.
     pub path: String,
     pub image: ElfImage,
     pub bias: u64,
@@ -60,8 +60,8 @@ pub fn read_maps(pid: i32) -> Result<Vec<Mapping>> {
     Ok(maps::parse_maps(&text))
 }
 
-/// What opening a Ruby target needs to know besides its memory: its pid
-/// and threads, its mappings and the files behind them. A live process
+/// Facts about a Ruby target, besides its memory, that opening it needs:
+/// its pid and threads, its mappings and the files behind them. A live process
 /// provides them from `/proc`, a core file from its notes.
 pub trait ProcessView {
     fn pid(&self) -> i32;

@@ -429,7 +429,7 @@ impl<M: RemoteMemory> Walker<M> {
     }
 
     /// Reads the control frames of an execution context, innermost first,
-    /// and a copy of its value stack, which holds most of their
+    /// and a copy of its value stack, which contains most of their
     /// environments.
     fn read_frames(&mut self, ec: u64) -> Result<(Vec<u8>, u64), WalkError> {
         let f = &self.layout.fields;
@@ -464,11 +464,11 @@ impl<M: RemoteMemory> Walker<M> {
         let mut bytes = vec![0u8; frames_len];
 
         // The value stack (where most environments live) and the control
-        // frames are copied in one go, in this order: the innermost
-        // frames' environments, at the top of the value stack, are copied
-        // right before the innermost control frames, so a fast-changing
-        // leaf is seen consistently. Its length is guessed from the
-        // previous walk of this thread and checked below.
+        // frames are copied in one syscall, value stack first. The
+        // innermost frames' environments, at the top of the value stack,
+        // are then copied right before the innermost control frames, so a
+        // fast-changing leaf is seen consistently. The copy's length is
+        // guessed from the previous walk of this thread and checked below.
         let guess = self.value_stack_guess.get(&ec).copied().unwrap_or(0);
         let copy_len = guess.min(cfp - vm_stack).min(MAX_VALUE_STACK_COPY);
         self.stack_copy.0 = vm_stack;
