@@ -440,6 +440,50 @@ export declare class Profile {
   toCallgrind(options?: CallgrindOptions): string;
 }
 
+/** Options of `new ProfileBuilder()`. */
+export interface ProfileBuilderOptions {
+  /** The process the samples are of. For samples of several recordings,
+   * the target of one of them. */
+  readonly target: TargetInfo;
+  /** Samples per second that the recordings requested. */
+  readonly rateHz?: number;
+  /** When the first sample was taken, in milliseconds since the Unix
+   * epoch. */
+  readonly startTimeMs?: number;
+}
+
+/** Options of `ProfileBuilder.profile()`. */
+export interface BuiltProfileOptions {
+  /** Wall-clock seconds that the samples cover. */
+  readonly durationSeconds: number;
+  /** Sampler counters for the same time. By default every counter is 0
+   * except `threadSamples`, which is `sampleCount`. */
+  readonly stats?: SamplerStats;
+  readonly end?: RecordingEnd;
+}
+
+/**
+ * Counts samples, such as a part of the batches of `Recording.samples()`,
+ * into a profile. Memory grows with the distinct stacks added, not with
+ * the number of samples, as in a recording.
+ *
+ * Functions are matched by name and path, so samples of several
+ * recordings merge. Threads are matched by their `ThreadInfo` object,
+ * which a recording passes for every sample of the same thread, so
+ * threads of different recordings stay apart.
+ */
+export declare class ProfileBuilder {
+  constructor(options: ProfileBuilderOptions);
+  /** Thread-samples added so far, of every thread and state. */
+  get sampleCount(): number;
+  /** Adds samples. Throws an `InvalidArgumentError` for a sample whose
+   * state is not a `ThreadState`. */
+  add(samples: readonly Sample[]): void;
+  /** Returns the profile of the samples added so far. Samples added
+   * later do not change it. */
+  profile(options: BuiltProfileOptions): Profile;
+}
+
 /** The profile of a raw recording and the problems found in the file. */
 export interface RawRecording {
   readonly path: string;

@@ -6,6 +6,11 @@ export { shellStatus } from './launch';
 export type { ChildExit, LaunchedProcess } from './launch';
 export { Profile } from './profile/profile';
 export type { ProfileStats } from './profile/profile';
+export { ProfileBuilder } from './profile/builder';
+export type {
+  BuiltProfileOptions,
+  ProfileBuilderOptions,
+} from './profile/builder';
 export type {
   ProcessRows,
   RowsOptions,

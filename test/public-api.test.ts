@@ -37,6 +37,8 @@ export type TypesMatch = Assert<
   | Same<Declared.ChildExit, Implementation.ChildExit>
   | Same<Declared.LaunchedProcess, Implementation.LaunchedProcess>
   | Same<Declared.ProfileStats, Implementation.ProfileStats>
+  | Same<Declared.ProfileBuilderOptions, Implementation.ProfileBuilderOptions>
+  | Same<Declared.BuiltProfileOptions, Implementation.BuiltProfileOptions>
   | Same<Declared.SummaryRow, Implementation.SummaryRow>
   | Same<Declared.RowsOptions, Implementation.RowsOptions>
   | Same<Declared.SampleFilter, Implementation.SampleFilter>
@@ -91,6 +93,7 @@ test('declared values exist at run time', (t) => {
   const values = [
     'record',
     'Profile',
+    'ProfileBuilder',
     'formatSummary',
     'supportedVersions',
     'RbprofError',
