@@ -193,13 +193,26 @@ export interface NativeBinding {
 }
 
 let binding: NativeBinding | undefined;
+let addonLoader: (() => NativeBinding) | undefined;
+
+/**
+ * Sets the function that `loadNative` calls instead of requiring the
+ * napi-rs loader next to the addon. The single executable (tools/sea) sets
+ * it before the CLI starts, to load the addon embedded in the executable.
+ */
+export function setAddonLoader(loader: () => NativeBinding): void {
+  addonLoader = loader;
+}
 
 /** Loads the addon on first use, so that code which only reads profiles
  * does not need it. */
 export function loadNative(): NativeBinding {
   if (binding === undefined) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    binding = require('../crates/rbprof-node/index.js') as NativeBinding;
+    binding =
+      addonLoader !== undefined
+        ? addonLoader()
+        : // eslint-disable-next-line @typescript-eslint/no-require-imports
+          (require('../crates/rbprof-node/index.js') as NativeBinding);
   }
   return binding;
 }
