@@ -124,6 +124,40 @@ export interface SampleBatch {
   readonly stats: SamplerStats;
   /** Warnings since the previous batch, such as the first failed read. */
   readonly warnings: readonly string[];
+  /** Processes whose sampling began or ended since the previous batch:
+   * the first target at the start, and with `subprocesses` every Ruby
+   * descendant as it is found and as it exits. */
+  readonly processes: readonly ProcessEvent[];
+}
+
+/** A process that a recording began or stopped sampling. */
+export interface ProcessEvent {
+  /** `attached`: sampling began. `exited`: the process exited, or ran
+   * exec and left Ruby (it is attached again if the new program is
+   * Ruby). */
+  readonly kind: 'attached' | 'exited';
+  readonly pid: number;
+  /** The sampled process it descends from: its parent, or the nearest
+   * sampled ancestor when processes that are not Ruby sit between them
+   * (a shell). 0 for the process the recording started with. */
+  readonly parentPid: number;
+  /** Nanoseconds since the recording started, on the clock of
+   * `Sample.timeNs`. */
+  readonly timeNs: number;
+  /** The Ruby version, for `attached`. */
+  readonly rubyVersion?: string;
+}
+
+/** A process that a recording samples or sampled. */
+export interface ProcessInfo {
+  readonly pid: number;
+  /** As in `ProcessEvent.parentPid`. */
+  readonly parentPid: number;
+  readonly rubyVersion: string;
+  /** When sampling began, in nanoseconds since the recording started. */
+  readonly attachedNs: number;
+  /** When the process exited, if it did during the recording. */
+  readonly exitedNs?: number;
 }
 
 /** Options of `record()`. */
@@ -153,6 +187,16 @@ export interface RecordOptions {
    * of these values. Other threads are skipped before their stack is
    * read, so they cost the target nothing. */
   readonly threads?: readonly ThreadSelector[];
+  /**
+   * Also sample the Ruby processes that descend from the target, forked
+   * (puma or unicorn workers) or spawned, through any depth and through
+   * processes that are not Ruby, such as a shell. Workers that start
+   * during the recording are sampled within about 50 milliseconds. Each
+   * sample's thread carries its `pid`; `Profile.byProcess()` splits the
+   * merged profile. The recording then ends when every sampled process
+   * has exited.
+   */
+  readonly subprocesses?: boolean;
 }
 
 /** A recording in progress. */
@@ -162,6 +206,8 @@ export interface Recording {
   readonly rateHz: number;
   /** True when threads that are not running on a CPU are sampled too. */
   readonly idle: boolean;
+  /** True when descendants of the target are sampled too. */
+  readonly subprocesses: boolean;
   /** When sampling started, in milliseconds since the Unix epoch. */
   readonly startTimeMs: number;
   /** The child that `command` started; absent for a recording of `pid`. */
@@ -182,6 +228,9 @@ export interface Recording {
    * until the recording ends. Unlike a profile, these samples carry their
    * times. */
   samples(): AsyncIterableIterator<SampleBatch>;
+  /** Returns the processes sampled so far, in the order they were found,
+   * the target first; exited ones keep their entry. */
+  processes(): ProcessInfo[];
 }
 
 /**

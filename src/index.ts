@@ -77,6 +77,8 @@ export type {
   Frame,
   FunctionInfo,
   FunctionKind,
+  ProcessEvent,
+  ProcessInfo,
   RecordingEnd,
   Sample,
   SampleBatch,

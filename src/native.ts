@@ -21,6 +21,9 @@ export interface StartOptions {
   /** The target is a child started by `NativeChild.launch`: wait for its
    * VM as long as it runs instead of 2 seconds. */
   launched?: boolean;
+  /** Also sample the Ruby processes that descend from `pid`, including
+   * ones that start during the recording. */
+  subprocesses?: boolean;
 }
 
 /** Facts about the target that the sampler read when it opened it. */
@@ -58,6 +61,19 @@ export interface NativeStats {
   threadSamples: number;
 }
 
+/** A process that the sampler began or stopped following. */
+export interface NativeProcessEvent {
+  /** Nanoseconds since the recording started. */
+  timeNs: number;
+  pid: number;
+  /** The followed process it descends from; 0 for the first target. */
+  parent: number;
+  /** `attached` or `exited`. */
+  kind: string;
+  /** The Ruby version, for `attached`. */
+  rubyVersion?: string;
+}
+
 /** The reason a sampler stopped. */
 export interface NativeEnd {
   /** `stopped`, `process_exited` or `failed`. */
@@ -90,6 +106,8 @@ export interface NativeBatch {
   /** Set on the last batch of a sampler. */
   end?: NativeEnd;
   warnings: string[];
+  /** Processes attached or gone since the previous batch. */
+  processes: NativeProcessEvent[];
 }
 
 /** A running sampler of one Ruby process. */

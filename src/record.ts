@@ -16,7 +16,14 @@ import {
 import { ProfileData, stateCodesFromNames } from './profile/data';
 import { decodeBatch, Profile } from './profile/profile';
 import { checkThreadSelectors, type ThreadSelector } from './profile/threads';
-import type { EndReason, RecordingEnd, SampleBatch, TargetInfo } from './types';
+import type {
+  EndReason,
+  ProcessEvent,
+  ProcessInfo,
+  RecordingEnd,
+  SampleBatch,
+  TargetInfo,
+} from './types';
 
 /** Options of `record()`. */
 export interface RecordOptions {
@@ -45,6 +52,16 @@ export interface RecordOptions {
    * of these values. Other threads are skipped before their stack is
    * read, so they cost the target nothing. */
   readonly threads?: readonly ThreadSelector[];
+  /**
+   * Also sample the Ruby processes that descend from the target, forked
+   * (puma or unicorn workers) or spawned, through any depth and through
+   * processes that are not Ruby, such as a shell. Workers that start
+   * during the recording are sampled within about 50 milliseconds. Each
+   * sample's thread carries its `pid`; `Profile.byProcess()` splits the
+   * merged profile. The recording then ends when every sampled process
+   * has exited.
+   */
+  readonly subprocesses?: boolean;
 }
 
 /** A recording in progress. */
@@ -54,6 +71,8 @@ export interface Recording {
   readonly rateHz: number;
   /** True when threads that are not running on a CPU are sampled too. */
   readonly idle: boolean;
+  /** True when descendants of the target are sampled too. */
+  readonly subprocesses: boolean;
   /** When sampling started, in milliseconds since the Unix epoch. */
   readonly startTimeMs: number;
   /** The child that `command` started; absent for a recording of `pid`. */
@@ -75,6 +94,9 @@ export interface Recording {
    * the recording ends. Unlike a profile, these samples carry their times.
    */
   samples(): AsyncIterableIterator<SampleBatch>;
+  /** Returns the processes sampled so far, in the order they were found,
+   * the target first; exited ones keep their entry. */
+  processes(): ProcessInfo[];
 }
 
 const DEFAULT_RATE_HZ = 99;
@@ -120,6 +142,9 @@ export async function startRecording(
     if (options.threads !== undefined) {
       startOptions.threads = options.threads.map(String);
     }
+    if (options.subprocesses === true) {
+      startOptions.subprocesses = true;
+    }
     sampler = await native.NativeSampler.start(startOptions);
   } catch (error) {
     const converted = fromNativeError(error);
@@ -155,6 +180,14 @@ function checkOptions(options: RecordOptions): void {
   if (options.threads !== undefined) {
     checkThreadSelectors(options.threads);
   }
+  if (
+    options.subprocesses !== undefined &&
+    typeof options.subprocesses !== 'boolean'
+  ) {
+    throw new InvalidArgumentError(
+      `subprocesses must be true or false, got ${String(options.subprocesses)}`,
+    );
+  }
   const { rateHz, durationSeconds } = options;
   // The core enforces the maximum rate, so that limit lives in one place.
   if (rateHz !== undefined && !(Number.isFinite(rateHz) && rateHz > 0)) {
@@ -182,6 +215,7 @@ class ActiveRecording implements Recording {
   readonly target: TargetInfo;
   readonly rateHz: number;
   readonly idle: boolean;
+  readonly subprocesses: boolean;
   readonly startTimeMs = Date.now();
   readonly done: Promise<Profile>;
   readonly launched?: LaunchedProcess;
@@ -191,6 +225,7 @@ class ActiveRecording implements Recording {
   readonly #startedAt = performance.now();
   readonly #subscribers = new Set<Subscriber>();
   readonly #cleanups: Array<() => void> = [];
+  readonly #processes = new Map<number, ProcessInfo>();
 
   /** The reason passed to the first `#requestStop()` call. */
   #stopReason?: EndReason;
@@ -214,6 +249,7 @@ class ActiveRecording implements Recording {
     this.#data = new ProfileData(stateCodes);
     this.rateHz = options.rateHz ?? DEFAULT_RATE_HZ;
     this.idle = options.idle ?? false;
+    this.subprocesses = options.subprocesses ?? false;
 
     const { signal, durationSeconds } = options;
     if (durationSeconds !== undefined) {
@@ -280,6 +316,10 @@ class ActiveRecording implements Recording {
     return iterator;
   }
 
+  processes(): ProcessInfo[] {
+    return [...this.#processes.values()].map((info) => ({ ...info }));
+  }
+
   #requestStop(reason: EndReason): void {
     if (this.#stopReason !== undefined || this.#final !== undefined) {
       return;
@@ -341,6 +381,10 @@ class ActiveRecording implements Recording {
 
   #add(batch: NativeBatch): void {
     const added = this.#data.add(batch);
+    const processes = batch.processes.map(toProcessEvent);
+    for (const event of processes) {
+      this.#track(event);
+    }
     if (this.#subscribers.size === 0) {
       return;
     }
@@ -350,10 +394,30 @@ class ActiveRecording implements Recording {
       samples: decodeBatch(this.#data, batch, added),
       stats: { ...batch.stats },
       warnings: batch.warnings.slice(),
+      processes,
     };
     for (const subscriber of this.#subscribers) {
       subscriber.queue.push(decoded);
       subscriber.wake?.();
+    }
+  }
+
+  #track(event: ProcessEvent): void {
+    if (event.kind === 'attached') {
+      // A pid seen again ran exec into Ruby or was reused: the new entry
+      // replaces the old one.
+      this.#processes.delete(event.pid);
+      this.#processes.set(event.pid, {
+        pid: event.pid,
+        parentPid: event.parentPid,
+        rubyVersion: event.rubyVersion ?? '',
+        attachedNs: event.timeNs,
+      });
+      return;
+    }
+    const info = this.#processes.get(event.pid);
+    if (info !== undefined && info.exitedNs === undefined) {
+      this.#processes.set(event.pid, { ...info, exitedNs: event.timeNs });
     }
   }
 
@@ -398,6 +462,18 @@ class ActiveRecording implements Recording {
       subscriber.wake?.();
     }
   }
+}
+
+function toProcessEvent(event: NativeBatch['processes'][number]): ProcessEvent {
+  const converted = {
+    kind: event.kind === 'attached' ? ('attached' as const) : ('exited' as const),
+    pid: event.pid,
+    parentPid: event.parent,
+    timeNs: event.timeNs,
+  };
+  return event.rubyVersion === undefined || event.rubyVersion === null
+    ? converted
+    : { ...converted, rubyVersion: event.rubyVersion };
 }
 
 function toEnd(end: { reason: string; message?: string | null }): RecordingEnd {

@@ -117,4 +117,38 @@ export interface SampleBatch {
   readonly stats: SamplerStats;
   /** Warnings since the previous batch, such as the first failed read. */
   readonly warnings: readonly string[];
+  /** Processes whose sampling began or ended since the previous batch:
+   * the first target at the start, and with `subprocesses` every Ruby
+   * descendant as it is found and as it exits. */
+  readonly processes: readonly ProcessEvent[];
+}
+
+/** A process that a recording began or stopped sampling. */
+export interface ProcessEvent {
+  /** `attached`: sampling began. `exited`: the process exited, or ran
+   * exec and left Ruby (it is attached again if the new program is
+   * Ruby). */
+  readonly kind: 'attached' | 'exited';
+  readonly pid: number;
+  /** The sampled process it descends from: its parent, or the nearest
+   * sampled ancestor when processes that are not Ruby sit between them
+   * (a shell). 0 for the process the recording started with. */
+  readonly parentPid: number;
+  /** Nanoseconds since the recording started, on the clock of
+   * `Sample.timeNs`. */
+  readonly timeNs: number;
+  /** The Ruby version, for `attached`. */
+  readonly rubyVersion?: string;
+}
+
+/** A process that a recording samples or sampled. */
+export interface ProcessInfo {
+  readonly pid: number;
+  /** As in `ProcessEvent.parentPid`. */
+  readonly parentPid: number;
+  readonly rubyVersion: string;
+  /** When sampling began, in nanoseconds since the recording started. */
+  readonly attachedNs: number;
+  /** When the process exited, if it did during the recording. */
+  readonly exitedNs?: number;
 }

@@ -106,6 +106,7 @@ function writeRecording(
       samples: decodeBatch(data, batch, added),
       stats: { ...batch.stats },
       warnings: batch.warnings.slice(),
+      processes: [],
     });
   }
   const recorded = new ProfileClass({

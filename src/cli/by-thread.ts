@@ -1,4 +1,5 @@
-// The output of --by-thread: one summary table per thread.
+// The outputs of --by-thread and --by-process: one summary table per
+// thread or per process.
 
 import type { Profile, ThreadInfo, ThreadState } from '../index';
 
@@ -41,4 +42,37 @@ function threadHeading(thread: ThreadInfo, sampleCount: number): string {
       : `Thread ${JSON.stringify(thread.name)}`;
   const unit = sampleCount === 1 ? 'sample' : 'samples';
   return `${name} (${id}): ${sampleCount} ${unit}`;
+}
+
+/**
+ * Formats one summary per process that has samples the options select,
+ * the process with the most samples first, each headed by its pid and
+ * thread count.
+ */
+export function formatByProcess(
+  profile: Profile,
+  options: ByThreadOptions,
+): string {
+  const filter = {
+    states: options.states,
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
+  };
+  const views = profile
+    .byProcess(filter)
+    .sort((a, b) => b.sampleCount - a.sampleCount || a.pid - b.pid);
+  const sections: string[] = [];
+  for (const view of views) {
+    const table = profile.toSummary({
+      ...filter,
+      pid: view.pid,
+      ...(options.top === undefined ? {} : { top: options.top }),
+    });
+    const unit = view.sampleCount === 1 ? 'sample' : 'samples';
+    const threads =
+      view.threads.length === 1 ? '1 thread' : `${view.threads.length} threads`;
+    sections.push(
+      `Process ${view.pid} (${threads}): ${view.sampleCount} ${unit}\n${table}`,
+    );
+  }
+  return sections.join('\n');
 }

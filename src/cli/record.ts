@@ -8,6 +8,7 @@ import {
   SamplingFailedError,
   shellStatus,
   type LaunchedProcess,
+  type ProcessInfo,
   type Profile,
   type ProfileFormat,
   type Recording,
@@ -15,7 +16,7 @@ import {
   type TargetInfo,
   type ThreadState,
 } from '../index';
-import { formatByThread } from './by-thread';
+import { formatByProcess, formatByThread } from './by-thread';
 import { ChildExitStatus, reportError } from './errors';
 import { LiveSummary } from './live';
 import {
@@ -39,6 +40,8 @@ interface RecordFlags {
   idle?: boolean;
   threads?: string[];
   byThread?: boolean;
+  byProcess?: boolean;
+  subprocesses?: boolean;
   format?: ProfileFormat;
   file?: string;
   raw: boolean;
@@ -81,7 +84,17 @@ export function recordCommand(): Command {
         'this comma-separated list',
       parseThreads,
     )
-    .option('--by-thread', 'print one summary table per thread')
+    .option(
+      '--subprocesses',
+      'also profile the Ruby processes that descend from the target, such ' +
+        'as forked workers, including ones that start later',
+    )
+    .addOption(
+      new Option('--by-thread', 'print one summary table per thread').conflicts(
+        'byProcess',
+      ),
+    )
+    .option('--by-process', 'print one summary table per process')
     .addOption(
       new Option(
         '--format <format>',
@@ -244,6 +257,9 @@ async function recordAction(
       stdout.write(formatFinal(profile, flags, states));
     }
     stderr.write(describeEnd(profile));
+    if (flags.subprocesses) {
+      stderr.write(describeProcesses(recording.processes()));
+    }
     await outputs.finish(profile);
     if (launched !== undefined) {
       await exitLikeChild(launched);
@@ -257,7 +273,7 @@ async function recordAction(
 }
 
 /** Formats the final summary: one table, or one per thread with
- * --by-thread. */
+ * --by-thread, or one per process with --by-process. */
 function formatFinal(
   profile: Profile,
   flags: RecordFlags,
@@ -265,6 +281,9 @@ function formatFinal(
 ): string {
   if (flags.byThread) {
     return formatByThread(profile, { states, top: flags.top });
+  }
+  if (flags.byProcess) {
+    return formatByProcess(profile, { states, top: flags.top });
   }
   return profile.toSummary({ top: flags.top, states });
 }
@@ -292,6 +311,7 @@ function recordOptions(
       ? {}
       : { forceVersion: flags.forceVersion }),
     ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+    ...(flags.subprocesses === true ? { subprocesses: true } : {}),
   };
 }
 
@@ -312,7 +332,10 @@ function describeStart(target: TargetInfo, flags: RecordFlags): string {
     flags.duration === undefined
       ? 'until Ctrl+C or its exit'
       : `for ${flags.duration} s or until Ctrl+C`;
-  let text = `Recording process ${target.pid} (Ruby ${target.rubyVersion}) at ${flags.rate} Hz ${until}.\n`;
+  const which = flags.subprocesses
+    ? `process ${target.pid} and its Ruby subprocesses`
+    : `process ${target.pid}`;
+  let text = `Recording ${which} (Ruby ${target.rubyVersion}) at ${flags.rate} Hz ${until}.\n`;
   if (flags.forceVersion !== undefined) {
     text += `Reading it with the struct layouts of Ruby ${flags.forceVersion}, as --force-version requests.\n`;
   }
@@ -353,6 +376,17 @@ export function describeEnd(profile: Profile): string {
     );
   }
   return lines.map((line) => `${line}\n`).join('');
+}
+
+/** Lists the processes that a recording with --subprocesses sampled. */
+function describeProcesses(processes: ProcessInfo[]): string {
+  const described = processes.map((info) => {
+    const parent = info.parentPid === 0 ? '' : `, from ${info.parentPid}`;
+    const exited = info.exitedNs === undefined ? '' : ', exited';
+    return `${info.pid} (Ruby ${info.rubyVersion}${parent}${exited})`;
+  });
+  const unit = processes.length === 1 ? 'process' : 'processes';
+  return `Sampled ${processes.length} ${unit}: ${described.join(', ')}.\n`;
 }
 
 function percent(part: number, whole: number): string {

@@ -8,7 +8,7 @@ import {
   type ProfileFormat,
   type ThreadState,
 } from '../index';
-import { formatByThread } from './by-thread';
+import { formatByProcess, formatByThread } from './by-thread';
 import { parseThreads, parseTop } from './options';
 import { replaceFile } from './outputs';
 import { describeEnd } from './record';
@@ -21,6 +21,7 @@ interface ReportFlags {
   top?: number;
   threads?: string[];
   byThread?: boolean;
+  byProcess?: boolean;
 }
 
 export function reportCommand(): Command {
@@ -51,17 +52,28 @@ export function reportCommand(): Command {
         'this comma-separated list',
       parseThreads,
     )
+    .addOption(
+      new Option(
+        '--by-thread',
+        'print one summary table per thread (summary formats only)',
+      ).conflicts('byProcess'),
+    )
     .option(
-      '--by-thread',
-      'print one summary table per thread (summary formats only)',
+      '--by-process',
+      'print one summary table per process (summary formats only)',
     )
     .action(reportAction);
 }
 
 async function reportAction(flags: ReportFlags): Promise<void> {
-  if (flags.byThread && flags.format !== 'summary') {
+  const perTable = flags.byThread
+    ? '--by-thread'
+    : flags.byProcess
+      ? '--by-process'
+      : undefined;
+  if (perTable !== undefined && flags.format !== 'summary') {
     throw new InvalidArgumentError(
-      `--by-thread prints summary tables, so it cannot be combined with --format ${flags.format}`,
+      `${perTable} prints summary tables, so it cannot be combined with --format ${flags.format}`,
     );
   }
   const { stdout, stderr } = process;
@@ -73,13 +85,16 @@ async function reportAction(flags: ReportFlags): Promise<void> {
   const states: ThreadState[] = flags.idle
     ? ['running', 'waiting_gvl', 'blocked']
     : ['running'];
+  const tableOptions = {
+    states,
+    ...(flags.top === undefined ? {} : { top: flags.top }),
+    ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+  };
   const output = flags.byThread
-    ? formatByThread(recording.profile, {
-        states,
-        ...(flags.top === undefined ? {} : { top: flags.top }),
-        ...(flags.threads === undefined ? {} : { threads: flags.threads }),
-      })
-    : renderProfile(recording.profile, flags.format, {
+    ? formatByThread(recording.profile, tableOptions)
+    : flags.byProcess
+      ? formatByProcess(recording.profile, tableOptions)
+      : renderProfile(recording.profile, flags.format, {
         states,
         ...(flags.top === undefined ? {} : { top: flags.top }),
         ...(flags.threads === undefined ? {} : { threads: flags.threads }),

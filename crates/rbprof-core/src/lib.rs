@@ -30,7 +30,8 @@ pub mod snapshot;
 
 pub use error::{Error, Result};
 pub use sample::{
-    Batch, EndReason, Frame, FrameKind, Function, Sample, Stats, ThreadInfo, ThreadState,
+    Batch, EndReason, Frame, FrameKind, Function, ProcessEvent, ProcessEventKind, Sample, Stats,
+    ThreadInfo, ThreadState,
 };
 pub use sampler::{Sampler, SamplerOptions, TargetInfo};
 pub use snapshot::{

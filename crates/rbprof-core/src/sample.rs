@@ -105,6 +105,27 @@ pub struct Stats {
     pub thread_samples: u64,
 }
 
+/// A process that a recording began or stopped following.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessEvent {
+    /// Nanoseconds since the recording started.
+    pub time_ns: u64,
+    pub pid: i32,
+    /// The process it descends from: its parent, or the nearest followed
+    /// ancestor; 0 for the process the recording started with.
+    pub parent: i32,
+    pub kind: ProcessEventKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcessEventKind {
+    /// Sampling of the process began.
+    Attached { ruby_version: String },
+    /// The process exited, or ran exec and is no longer the program that
+    /// was followed (it is followed again if the new program is Ruby).
+    Exited,
+}
+
 /// Reason a sampler stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EndReason {
@@ -128,6 +149,8 @@ pub struct Batch {
     pub end: Option<EndReason>,
     /// Warnings since the previous batch, such as the first failed read.
     pub warnings: Vec<String>,
+    /// Processes attached or gone since the previous batch.
+    pub processes: Vec<ProcessEvent>,
 }
 
 /// A table that gives each distinct value a dense id and remembers which

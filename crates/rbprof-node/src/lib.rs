@@ -9,7 +9,7 @@ use napi::bindgen_prelude::{AsyncTask, Float64Array, Object, Uint32Array, Uint8A
 use napi::{Env, JsValue, Task};
 use napi_derive::napi;
 use rbprof_core::ruby::layout;
-use rbprof_core::{Batch, EndReason, Sampler, SamplerOptions, ThreadState};
+use rbprof_core::{Batch, EndReason, ProcessEventKind, Sampler, SamplerOptions, ThreadState};
 
 mod child;
 mod flamegraph;
@@ -32,6 +32,9 @@ pub struct StartOptions {
     /// The target is a child started by `NativeChild.launch`: wait for its
     /// VM as long as it runs instead of 2 seconds.
     pub launched: Option<bool>,
+    /// Also sample the Ruby processes that descend from `pid`, including
+    /// ones that start during the recording.
+    pub subprocesses: Option<bool>,
 }
 
 /// Facts about the target that the sampler read when it opened it.
@@ -80,6 +83,20 @@ pub struct NativeStats {
     pub thread_samples: f64,
 }
 
+/// A process that the sampler began or stopped following.
+#[napi(object)]
+pub struct NativeProcessEvent {
+    /// Nanoseconds since the recording started.
+    pub time_ns: f64,
+    pub pid: i32,
+    /// The followed process it descends from; 0 for the first target.
+    pub parent: i32,
+    /// `attached` or `exited`.
+    pub kind: String,
+    /// The Ruby version, for `attached`.
+    pub ruby_version: Option<String>,
+}
+
 /// The reason a sampler stopped.
 #[napi(object)]
 pub struct NativeEnd {
@@ -112,6 +129,8 @@ pub struct NativeBatch {
     /// Set on the last batch of a sampler.
     pub end: Option<NativeEnd>,
     pub warnings: Vec<String>,
+    /// Processes attached or gone since the previous batch.
+    pub processes: Vec<NativeProcessEvent>,
 }
 
 const THREAD_STATES: [ThreadState; 3] = [
@@ -210,6 +229,23 @@ fn convert_batch(batch: Batch) -> NativeBatch {
         },
         end,
         warnings: batch.warnings,
+        processes: batch
+            .processes
+            .into_iter()
+            .map(|event| {
+                let (kind, ruby_version) = match event.kind {
+                    ProcessEventKind::Attached { ruby_version } => ("attached", Some(ruby_version)),
+                    ProcessEventKind::Exited => ("exited", None),
+                };
+                NativeProcessEvent {
+                    time_ns: event.time_ns as f64,
+                    pid: event.pid,
+                    parent: event.parent,
+                    kind: kind.into(),
+                    ruby_version,
+                }
+            })
+            .collect(),
     }
 }
 
@@ -284,6 +320,7 @@ impl NativeSampler {
         core_options.force_version = options.force_version;
         core_options.threads = options.threads.unwrap_or_default();
         core_options.launched = options.launched.unwrap_or(false);
+        core_options.subprocesses = options.subprocesses.unwrap_or(false);
         AsyncTask::new(StartTask {
             options: Some(core_options),
         })

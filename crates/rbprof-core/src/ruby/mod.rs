@@ -46,6 +46,10 @@ pub struct RubyProcess<M: RemoteMemory = ProcessMemory> {
     pub walker: Walker<M>,
     /// Things the user should know, such as an unverified layout.
     pub warnings: Vec<String>,
+    /// Where the Ruby binary is mapped, as (start, file offset, inode) per
+    /// mapping: a forked child that shows the same mappings runs the same
+    /// image at the same addresses.
+    pub binary_mappings: Vec<(u64, u64, u64)>,
 }
 
 /// Reads the NUL-terminated `ruby_version` string.
@@ -173,20 +177,113 @@ impl RubyProcess {
         }
     }
 
+    /// Opens a process with one attempt and no waiting, for a caller that
+    /// retries on its own schedule.
+    pub fn open_once(pid: i32, force_version: Option<&str>) -> Result<RubyProcess> {
+        Self::try_open(pid, force_version)
+    }
+
     fn try_open(pid: i32, force_version: Option<&str>) -> Result<RubyProcess> {
         let view = LiveProcess::new(pid)?;
         Self::open_view(ProcessMemory::new(pid), &view, force_version)
     }
 
+    /// Opens `child`, a process forked from this one that has not called
+    /// exec, without reading the binary again: a fork copies the address
+    /// space, so every address found in the parent holds in the child.
+    /// Returns `Ok(None)` when the child maps the binary differently (it
+    /// ran exec), so that it must be opened from scratch.
+    pub fn open_fork(&self, child: i32) -> Result<Option<RubyProcess>> {
+        let maps = process::read_maps(child)?;
+        if own_mappings(&maps, &self.binary_path) != self.binary_mappings {
+            return Ok(None);
+        }
+        let mut walker = Walker::new(
+            ProcessMemory::new(child),
+            self.layout,
+            self.vm_ptr_address,
+            self.symbol_table,
+        );
+        walker.set_pthread_tid_offset(self.walker.pthread_tid_offset());
+        match walker.threads() {
+            Ok(threads) if !threads.is_empty() => {}
+            Ok(_) => {
+                return Err(Error::VmUnreadable {
+                    pid: child,
+                    reason: "the VM lists no threads".into(),
+                })
+            }
+            Err(error) if error.process_gone() => return Err(Error::ProcessExited { pid: child }),
+            Err(error) => {
+                return Err(Error::VmUnreadable {
+                    pid: child,
+                    reason: error.to_string(),
+                })
+            }
+        }
+        Ok(Some(RubyProcess {
+            pid: child,
+            version: self.version.clone(),
+            layout: self.layout,
+            binary_path: self.binary_path.clone(),
+            vm_ptr_address: self.vm_ptr_address,
+            symbol_table: self.symbol_table,
+            gc_flag: self.gc_flag,
+            walker,
+            warnings: Vec::new(),
+            binary_mappings: self.binary_mappings.clone(),
+        }))
+    }
+
+    /// Tells whether the process still maps the Ruby binary where it did
+    /// when it was opened; it does not after an exec.
+    pub fn same_image(&self) -> bool {
+        match process::read_maps(self.pid) {
+            Ok(maps) => own_mappings(&maps, &self.binary_path) == self.binary_mappings,
+            Err(_) => false,
+        }
+    }
+
+    /// Finds a thread's kernel id in this process and classifies the
+    /// thread, or returns `None` when the thread is not in this process.
+    ///
+    /// A forked child inherits its parent's thread list. Ruby then keeps
+    /// only the thread that called fork, which becomes the VM's main
+    /// thread (`main_thread`) and the child's only task, whose id is the
+    /// process id; Ruby 3.1 does not update that thread's recorded id, so
+    /// it still names the parent's thread. Other threads whose id is not a
+    /// task here are the parent's, listed until Ruby drops them.
+    pub fn resolve_thread(
+        &self,
+        thread: &RubyThread,
+        main_thread: Option<u64>,
+    ) -> Option<(i32, ThreadState)> {
+        if thread.tid <= 0 {
+            return Some((thread.tid, self.classify(thread, None)));
+        }
+        if let Some(task) = process::task_state(self.pid, thread.tid) {
+            return Some((thread.tid, self.classify(thread, Some(task.on_cpu()))));
+        }
+        if main_thread != Some(thread.address) {
+            return None;
+        }
+        let task = process::task_state(self.pid, self.pid)?;
+        Some((self.pid, self.classify(thread, Some(task.on_cpu()))))
+    }
+
     /// Classifies a thread from the kernel's view (on a CPU or not) and
     /// Ruby's (runnable or sleeping).
     pub fn thread_state(&self, thread: &RubyThread) -> ThreadState {
-        let runnable = self.layout.constants.THREAD_RUNNABLE;
         let on_cpu = if thread.tid > 0 {
             process::task_state(self.pid, thread.tid).map(|s| s.on_cpu())
         } else {
             None
         };
+        self.classify(thread, on_cpu)
+    }
+
+    fn classify(&self, thread: &RubyThread, on_cpu: Option<bool>) -> ThreadState {
+        let runnable = self.layout.constants.THREAD_RUNNABLE;
         match on_cpu {
             Some(true) => ThreadState::Running,
             // Without a kernel thread id, the GVL holder is the best guess of
@@ -303,6 +400,7 @@ impl<M: RemoteMemory> RubyProcess<M> {
         }
 
         let gc_flag = gc::GcFlag::locate(&binary);
+        let binary_mappings = own_mappings(view.mappings(), &binary.path);
         Ok(RubyProcess {
             pid,
             version,
@@ -313,6 +411,15 @@ impl<M: RemoteMemory> RubyProcess<M> {
             gc_flag,
             walker,
             warnings,
+            binary_mappings,
         })
     }
+}
+
+/// Returns the mappings of the file at `path` as (start, offset, inode).
+fn own_mappings(maps: &[process::maps::Mapping], path: &str) -> Vec<(u64, u64, u64)> {
+    maps.iter()
+        .filter(|m| m.path.as_deref() == Some(path))
+        .map(|m| (m.start, m.offset, m.inode))
+        .collect()
 }

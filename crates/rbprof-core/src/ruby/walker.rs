@@ -247,6 +247,17 @@ impl<M: RemoteMemory> Walker<M> {
         Ok(threads)
     }
 
+    /// Returns the address of the VM's main thread: after a fork, the
+    /// thread that called fork.
+    pub fn main_thread(&self) -> Result<u64, WalkError> {
+        let vm = self.vm()?;
+        let f = &self.layout.fields;
+        let Some(offset) = f.vm_main_thread.or(f.vm_main_thread_before_ractors) else {
+            return Err(inconsistent("the layout has no main thread"));
+        };
+        Ok(self.memory.read_u64(vm.wrapping_add(offset))?)
+    }
+
     fn ractor_threads(&self, ractor: u64, out: &mut Vec<RubyThread>) -> Result<(), WalkError> {
         let f = &self.layout.fields;
         let (Some(set), Some(lt_node)) = (f.ractor_threads_set, f.thread_lt_node) else {

@@ -4,15 +4,19 @@
 //! Timing never depends on the caller: samples wait in a bounded buffer
 //! until `next_batch` takes them.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::process;
+use crate::process::{self, tree};
 use crate::ruby::walker::{RubyThread, WalkError};
 use crate::ruby::RubyProcess;
-use crate::sample::{Batch, EndReason, Frame, Interner, Sample, Stats, ThreadInfo, ThreadState};
+use crate::sample::{
+    Batch, EndReason, Frame, Function, Interner, ProcessEvent, ProcessEventKind, Sample, Stats,
+    ThreadInfo, ThreadState,
+};
 
 /// The highest sampling rate accepted.
 pub const MAX_RATE_HZ: f64 = 10_000.0;
@@ -42,6 +46,9 @@ pub struct SamplerOptions {
     /// waits for its VM as long as it runs (see
     /// [`RubyProcess::open_launched`]).
     pub launched: bool,
+    /// Also sample the Ruby processes that descend from the target, forked
+    /// or spawned, including ones that start during the recording.
+    pub subprocesses: bool,
 }
 
 impl SamplerOptions {
@@ -54,6 +61,7 @@ impl SamplerOptions {
             force_version: None,
             threads: Vec::new(),
             launched: false,
+            subprocesses: false,
         }
     }
 
@@ -231,20 +239,133 @@ fn take_batch(pending: &mut Pending) -> Batch {
     batch
 }
 
+/// How often a recording with `subprocesses` looks for new descendants.
+/// Reading the `children` files of the followed processes costs a few
+/// reads, so a new worker is sampled within this time of its fork.
+const SCAN_INTERVAL: Duration = Duration::from_millis(50);
+/// Processes sampled at once by one recording.
+const MAX_TARGETS: usize = 256;
+/// The longest wait between two attempts to open a descendant whose VM
+/// is not ready yet.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(1);
+
+/// One process being sampled.
+struct Target {
+    process: RubyProcess,
+    /// The followed process it descends from; 0 for the first process.
+    parent: i32,
+    /// When the process started, to notice a reused pid.
+    start_time: Option<u64>,
+    /// The recording's function id of each function id of this process's
+    /// walker: every process interns its own functions, and a recording
+    /// of several processes shares one table.
+    function_ids: Vec<u32>,
+    /// Stacks that could not be read for reasons other than tearing.
+    stack_failures: u64,
+}
+
+impl Target {
+    fn new(process: RubyProcess, parent: i32) -> Target {
+        let start_time = tree::start_time(process.pid);
+        Target {
+            process,
+            parent,
+            start_time,
+            function_ids: Vec::new(),
+            stack_failures: 0,
+        }
+    }
+
+    /// Moves the functions this process's walker found since the last call
+    /// into the recording's table.
+    fn sync_functions(&mut self, table: &mut Interner<Function>) {
+        for (local, function) in self.process.walker.functions.take_new() {
+            let global = table.intern(&function);
+            let index = local as usize;
+            if self.function_ids.len() <= index {
+                self.function_ids.resize(index + 1, u32::MAX);
+            }
+            self.function_ids[index] = global;
+        }
+    }
+}
+
+/// A descendant that is not sampled: not Ruby, or not ready yet.
+struct Candidate {
+    start_time: Option<u64>,
+    executable: Option<(u64, u64)>,
+    /// When to try to open it again; `None` means only once its program
+    /// changes.
+    retry_at: Option<Instant>,
+    tries: u32,
+}
+
+/// What happened to a target during a tick.
+enum Outcome {
+    Sampled,
+    Gone,
+}
+
 /// The sampler thread's state between ticks.
 struct Recorder {
-    process: RubyProcess,
+    targets: Vec<Target>,
     options: SamplerOptions,
+    /// The process the recording started with.
+    root: i32,
+    started: Instant,
+    functions: Interner<Function>,
     threads: Interner<ThreadInfo>,
     stats: Stats,
     warnings_seen: Vec<String>,
-    /// Stacks that could not be read for reasons other than tearing.
-    stack_failures: u64,
     new_warnings: Vec<String>,
     samples: Vec<Sample>,
+    events: Vec<ProcessEvent>,
+    /// Descendants that are not sampled, by pid.
+    candidates: HashMap<i32, Candidate>,
 }
 
 impl Recorder {
+    fn new(process: RubyProcess, options: SamplerOptions, started: Instant) -> Recorder {
+        let root = process.pid;
+        let mut recorder = Recorder {
+            targets: Vec::new(),
+            options,
+            root,
+            started,
+            functions: Interner::default(),
+            threads: Interner::default(),
+            stats: Stats::default(),
+            warnings_seen: Vec::new(),
+            new_warnings: Vec::new(),
+            samples: Vec::new(),
+            events: Vec::new(),
+            candidates: HashMap::new(),
+        };
+        recorder.attach(process, 0);
+        recorder
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
+    }
+
+    fn attach(&mut self, process: RubyProcess, parent: i32) {
+        self.events.push(ProcessEvent {
+            time_ns: self.now_ns(),
+            pid: process.pid,
+            parent,
+            kind: ProcessEventKind::Attached {
+                ruby_version: process.version.clone(),
+            },
+        });
+        if parent != 0 {
+            for warning in &process.warnings {
+                self.warn(format!("process {}: {warning}", process.pid));
+            }
+        }
+        self.targets.push(Target::new(process, parent));
+    }
+
     fn warn(&mut self, message: String) {
         if self.warnings_seen.len() < MAX_WARNINGS && !self.warnings_seen.contains(&message) {
             self.warnings_seen.push(message.clone());
@@ -252,45 +373,87 @@ impl Recorder {
         }
     }
 
-    /// Reads every thread once. Returns the end reason if the target is
-    /// gone.
+    /// Reads every thread of every target once. Returns the end reason
+    /// when nothing is left to sample.
     fn tick(&mut self, time_ns: u64) -> Option<EndReason> {
         self.stats.taken += 1;
-        let pid = self.options.pid;
-        let threads = match self.process.walker.threads() {
+        let mut failed = false;
+        let mut index = 0;
+        while index < self.targets.len() {
+            match self.tick_target(index, time_ns, &mut failed) {
+                Outcome::Sampled => index += 1,
+                Outcome::Gone => {
+                    let target = self.targets.remove(index);
+                    self.lost(target);
+                }
+            }
+        }
+        if failed {
+            self.stats.failed += 1;
+        }
+        if self.targets.is_empty() {
+            return Some(EndReason::ProcessExited);
+        }
+        None
+    }
+
+    fn lost(&mut self, target: Target) {
+        self.events.push(ProcessEvent {
+            time_ns: self.now_ns(),
+            pid: target.process.pid,
+            parent: target.parent,
+            kind: ProcessEventKind::Exited,
+        });
+    }
+
+    fn tick_target(&mut self, index: usize, time_ns: u64, failed: &mut bool) -> Outcome {
+        let target = &mut self.targets[index];
+        let pid = target.process.pid;
+        let threads = match target.process.walker.threads() {
             Ok(threads) => threads,
-            Err(error) => return self.failed_tick(error),
+            Err(error) => return self.failed_threads(index, error, failed),
         };
-        let in_gc = self.during_gc();
+        let in_gc = during_gc(&target.process);
         // GC runs on the thread that has the GVL. Rubies that do not show
         // the holder (2.7) get the frame on every thread on a CPU.
         let gvl_known = threads.iter().any(|t| t.holds_gvl);
-        let mut failed = false;
+        // Read only when a thread's kernel id is not a task of this
+        // process, which happens in forked children.
+        let mut main_thread: Option<Option<u64>> = None;
+        let mut new_warning = None;
         for thread in threads {
-            if !self.selected(&thread) {
+            if !selected(&self.options.threads, &mut target.process, &thread) {
                 continue;
             }
-            let state = self.process.thread_state(&thread);
+            let mut resolved = target.process.resolve_thread(&thread, None);
+            if resolved.is_none() {
+                let main =
+                    *main_thread.get_or_insert_with(|| target.process.walker.main_thread().ok());
+                resolved = target.process.resolve_thread(&thread, main);
+            }
+            let Some((tid, state)) = resolved else {
+                continue;
+            };
             if !self.options.idle && state != ThreadState::Running {
                 continue;
             }
-            let frames = match self.process.walker.stack(thread.ec) {
+            let frames = match target.process.walker.stack(thread.ec) {
                 Ok(frames) => frames,
                 Err(error) => {
                     if error.process_gone() || !target_alive(pid) {
-                        return Some(EndReason::ProcessExited);
+                        return Outcome::Gone;
                     }
-                    failed = true;
+                    *failed = true;
                     // A target that keeps running while it is read tears a
                     // stack now and then, or frees an object on the way,
                     // and only the failed count shows that. Failures that
                     // keep coming may mean a wrong layout: those are named.
                     if !matches!(error, WalkError::Torn(_)) {
-                        self.stack_failures += 1;
-                        if self.stack_failures == STACK_FAILURES_BEFORE_WARNING {
-                            self.warn(format!(
+                        target.stack_failures += 1;
+                        if target.stack_failures == STACK_FAILURES_BEFORE_WARNING {
+                            new_warning = Some(format!(
                                 "{STACK_FAILURES_BEFORE_WARNING} stacks could not be read \
-                                 so far; the latest: {error}"
+                                 so far in process {pid}; the latest: {error}"
                             ));
                         }
                     }
@@ -303,83 +466,199 @@ impl Recorder {
             let collecting = thread.holds_gvl || (!gvl_known && state == ThreadState::Running);
             let mut frames = frames;
             if in_gc && collecting {
-                let function = self.process.walker.gc_function();
+                let function = target.process.walker.gc_function();
                 frames.push(Frame { function, line: 0 });
             }
-            let name = self.process.walker.thread_name(&thread);
-            let thread_id = self.threads.intern(&ThreadInfo {
-                pid,
-                tid: thread.tid,
-                name,
-            });
+            target.sync_functions(&mut self.functions);
+            for frame in &mut frames {
+                frame.function = target
+                    .function_ids
+                    .get(frame.function as usize)
+                    .copied()
+                    .unwrap_or(u32::MAX);
+            }
+            let name = target.process.walker.thread_name(&thread);
+            let thread_id = self.threads.intern(&ThreadInfo { pid, tid, name });
             self.stats.thread_samples += 1;
             self.samples.push(Sample {
                 time_ns,
                 pid,
-                tid: thread.tid,
+                tid,
                 thread: thread_id,
                 state,
                 frames,
             });
         }
-        if failed {
-            self.stats.failed += 1;
+        target.sync_functions(&mut self.functions);
+        if let Some(warning) = new_warning {
+            self.warn(warning);
         }
-        None
+        Outcome::Sampled
     }
 
-    /// Tells whether `--threads` selects a thread. The name is read only
-    /// when the id does not match, and unselected threads are skipped
-    /// before their state or stack is read.
-    fn selected(&mut self, thread: &RubyThread) -> bool {
-        let selectors = &self.options.threads;
-        if selectors.is_empty() {
-            return true;
-        }
-        let tid = thread.tid.to_string();
-        if selectors.iter().any(|value| *value == tid) {
-            return true;
-        }
-        match self.process.walker.thread_name(thread) {
-            Some(name) => self.options.threads.contains(&name),
-            None => false,
-        }
-    }
-
-    /// Tells whether the VM is collecting garbage at this tick.
-    fn during_gc(&self) -> bool {
-        let Some(flag) = self.process.gc_flag else {
-            return false;
-        };
-        let Ok(vm) = self.process.walker.vm() else {
-            return false;
-        };
-        flag.during_gc(self.process.walker.memory(), vm) == Some(true)
-    }
-
-    fn failed_tick(&mut self, error: WalkError) -> Option<EndReason> {
-        if error.process_gone() || !target_alive(self.options.pid) {
-            return Some(EndReason::ProcessExited);
+    fn failed_threads(&mut self, index: usize, error: WalkError, failed: &mut bool) -> Outcome {
+        let target = &self.targets[index];
+        let pid = target.process.pid;
+        if error.process_gone() || !target_alive(pid) {
+            return Outcome::Gone;
         }
         // The VM pointer is cleared when Ruby tears its VM down at exit;
         // nothing Ruby is left to sample after that.
-        if self.process.walker.vm() == Ok(0) {
-            return Some(EndReason::ProcessExited);
+        if target.process.walker.vm() == Ok(0) {
+            return Outcome::Gone;
         }
-        self.stats.failed += 1;
-        self.warn(format!("the thread list could not be read: {error}"));
-        None
+        // A followed process that ran exec maps another image: it is
+        // dropped here and opened again by the next scan if it is Ruby.
+        if self.options.subprocesses && !target.process.same_image() {
+            return Outcome::Gone;
+        }
+        *failed = true;
+        self.warn(format!(
+            "the thread list of process {pid} could not be read: {error}"
+        ));
+        Outcome::Sampled
+    }
+
+    /// Looks for descendants that are not sampled yet and opens those that
+    /// run Ruby. Runs on the sampler thread between ticks.
+    fn scan(&mut self) {
+        let now = Instant::now();
+        // Targets whose pid now belongs to another process are dropped.
+        let mut index = 0;
+        while index < self.targets.len() {
+            let target = &self.targets[index];
+            if tree::start_time(target.process.pid) != target.start_time {
+                let target = self.targets.remove(index);
+                self.lost(target);
+            } else {
+                index += 1;
+            }
+        }
+
+        let mut roots = vec![self.root];
+        if !process::exists(self.root) {
+            // Orphans of an exited root are found below their followed
+            // ancestors.
+            roots = self.targets.iter().map(|t| t.process.pid).collect();
+        }
+        let mut found: Vec<tree::Descendant> = Vec::new();
+        for root in roots {
+            for descendant in tree::descendants(root, tree::MAX_DESCENDANTS) {
+                if !found.iter().any(|d| d.pid == descendant.pid) {
+                    found.push(descendant);
+                }
+            }
+        }
+        self.candidates
+            .retain(|pid, _| found.iter().any(|d| d.pid == *pid));
+
+        for descendant in found {
+            let pid = descendant.pid;
+            if self.targets.iter().any(|t| t.process.pid == pid) {
+                continue;
+            }
+            if let Some(candidate) = self.candidates.get(&pid) {
+                let changed = tree::start_time(pid) != candidate.start_time
+                    || tree::executable_identity(pid) != candidate.executable;
+                let due = candidate.retry_at.is_some_and(|at| now >= at);
+                if !changed && !due {
+                    continue;
+                }
+            }
+            if self.targets.len() >= MAX_TARGETS {
+                self.warn(format!(
+                    "more than {MAX_TARGETS} Ruby processes descend from {}; \
+                     later ones are not sampled",
+                    self.root
+                ));
+                return;
+            }
+            self.try_follow(descendant, now);
+        }
+    }
+
+    fn try_follow(&mut self, descendant: tree::Descendant, now: Instant) {
+        let pid = descendant.pid;
+        // A child of a sampled process that has not run exec shares its
+        // parent's image, so the parent's findings open it at once.
+        let parent = self
+            .targets
+            .iter()
+            .find(|t| t.process.pid == descendant.parent);
+        let parent_pid = parent.map(|t| t.process.pid);
+        let opened = match parent.map(|t| t.process.open_fork(pid)) {
+            Some(Ok(Some(process))) => Ok(process),
+            Some(Err(error)) => Err(error),
+            Some(Ok(None)) | None => {
+                RubyProcess::open_once(pid, self.options.force_version.as_deref())
+            }
+        };
+        let start_time = tree::start_time(pid);
+        let executable = tree::executable_identity(pid);
+        match opened {
+            Ok(process) => {
+                self.candidates.remove(&pid);
+                let ancestor = parent_pid.unwrap_or_else(|| self.followed_ancestor(descendant));
+                self.attach(process, ancestor);
+            }
+            Err(Error::VmUnreadable { .. }) => {
+                // Ruby, but its VM is not set up yet: try again soon,
+                // then less often.
+                let tries = self.candidates.get(&pid).map_or(0, |c| c.tries) + 1;
+                let wait = (SCAN_INTERVAL * tries.min(64)).min(MAX_RETRY_WAIT);
+                self.candidates.insert(
+                    pid,
+                    Candidate {
+                        start_time,
+                        executable,
+                        retry_at: Some(now + wait),
+                        tries,
+                    },
+                );
+            }
+            Err(error) => {
+                if matches!(error, Error::PermissionDenied { .. }) {
+                    self.warn(format!("process {pid} is not sampled: {error}"));
+                }
+                // Not Ruby, gone, or unreadable: looked at again only when
+                // it runs another program.
+                self.candidates.insert(
+                    pid,
+                    Candidate {
+                        start_time,
+                        executable,
+                        retry_at: None,
+                        tries: 0,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Returns the nearest sampled ancestor of a descendant found through
+    /// processes that are not sampled (a shell between two Rubies).
+    fn followed_ancestor(&self, descendant: tree::Descendant) -> i32 {
+        let mut parent = descendant.parent;
+        for _ in 0..64 {
+            if self.targets.iter().any(|t| t.process.pid == parent) {
+                return parent;
+            }
+            match tree::parent_of(parent) {
+                Some(next) if next > 0 && next != parent => parent = next,
+                _ => break,
+            }
+        }
+        descendant.parent
     }
 
     /// Moves what this tick produced to the shared buffer.
     fn publish(&mut self, shared: &Shared, end: Option<EndReason>) {
         let mut pending = lock(&shared.pending);
         let batch = &mut pending.batch;
-        batch
-            .functions
-            .extend(self.process.walker.functions.take_new());
+        batch.functions.extend(self.functions.take_new());
         batch.threads.extend(self.threads.take_new());
         batch.warnings.append(&mut self.new_warnings);
+        batch.processes.append(&mut self.events);
         let room = MAX_PENDING_SAMPLES.saturating_sub(batch.samples.len());
         let dropped = self.samples.len().saturating_sub(room);
         batch.samples.extend(self.samples.drain(..).take(room));
@@ -398,6 +677,34 @@ impl Recorder {
     }
 }
 
+/// Tells whether `--threads` selects a thread. The name is read only when
+/// the id does not match, and unselected threads are skipped before their
+/// state or stack is read.
+fn selected(selectors: &[String], process: &mut RubyProcess, thread: &RubyThread) -> bool {
+    if selectors.is_empty() {
+        return true;
+    }
+    let tid = thread.tid.to_string();
+    if selectors.iter().any(|value| *value == tid) {
+        return true;
+    }
+    match process.walker.thread_name(thread) {
+        Some(name) => selectors.contains(&name),
+        None => false,
+    }
+}
+
+/// Tells whether the VM is collecting garbage at this tick.
+fn during_gc(process: &RubyProcess) -> bool {
+    let Some(flag) = process.gc_flag else {
+        return false;
+    };
+    let Ok(vm) = process.walker.vm() else {
+        return false;
+    };
+    flag.during_gc(process.walker.memory(), vm) == Some(true)
+}
+
 /// Tells whether the target still runs (not gone and not a zombie).
 fn target_alive(pid: i32) -> bool {
     match process::task_state(pid, pid) {
@@ -408,18 +715,11 @@ fn target_alive(pid: i32) -> bool {
 
 fn run(process: RubyProcess, options: SamplerOptions, shared: Arc<Shared>) {
     let period = Duration::from_secs_f64(1.0 / options.rate_hz);
-    let mut recorder = Recorder {
-        process,
-        options,
-        threads: Interner::default(),
-        stats: Stats::default(),
-        warnings_seen: Vec::new(),
-        stack_failures: 0,
-        new_warnings: Vec::new(),
-        samples: Vec::new(),
-    };
+    let follow = options.subprocesses;
     let start = Instant::now();
-    let mut jitter = Jitter::new(recorder.options.pid);
+    let mut jitter = Jitter::new(options.pid);
+    let mut recorder = Recorder::new(process, options, start);
+    let mut next_scan = start;
     let mut tick: u64 = 0;
     let end = loop {
         // Tick k is due at a random point of [start + k * period,
@@ -428,6 +728,23 @@ fn run(process: RubyProcess, options: SamplerOptions, shared: Arc<Shared>) {
         // (a 10 ms loop sampled at 99 Hz drifts through its phases once a
         // second, and short recordings then over-count some of them).
         let due = start + period.mul_f64(tick as f64 + jitter.next_fraction());
+        if follow {
+            // Scans run on their own schedule, so a low rate does not slow
+            // the discovery of new workers.
+            let mut stopped = false;
+            while next_scan < due {
+                if wait_until(&shared, next_scan) {
+                    stopped = true;
+                    break;
+                }
+                recorder.scan();
+                recorder.publish(&shared, None);
+                next_scan = Instant::now() + SCAN_INTERVAL;
+            }
+            if stopped {
+                break EndReason::Stopped;
+            }
+        }
         if wait_until(&shared, due) {
             break EndReason::Stopped;
         }
