@@ -20,6 +20,9 @@ pub enum Error {
     #[error("permission denied while {action} of process {pid}")]
     PermissionDenied { pid: i32, action: String },
 
+    #[error("permission denied while pausing the threads of process {pid}: {reason}")]
+    PauseDenied { pid: i32, reason: String },
+
     #[error("process {pid} exited")]
     ProcessExited { pid: i32 },
 
@@ -64,6 +67,19 @@ pub const PERMISSION_HINT: &str = concat!(
     "      add: [\"SYS_PTRACE\"]",
 );
 
+/// Hint shown with [`Error::PauseDenied`]: what else ptrace(2) needs
+/// besides the right to read the memory, and the mode that needs no
+/// ptrace.
+pub const PAUSE_HINT: &str = concat!(
+    "Pausing stops the threads with ptrace(2). A container's seccomp ",
+    "profile may reject ptrace where memory reads work: add the SYS_PTRACE ",
+    "capability (Docker: `--cap-add SYS_PTRACE`). With ",
+    "kernel.yama.ptrace_scope set to 2 only root with CAP_SYS_PTRACE may ",
+    "pause a process, and at 3 no one may. Only one tracer at a time may ",
+    "attach, so detach a debugger such as gdb or strace first. Or record ",
+    "without pausing: `--nonblocking`.",
+);
+
 impl Error {
     /// Returns the stable code that JavaScript callers branch on.
     pub fn code(&self) -> &'static str {
@@ -71,7 +87,7 @@ impl Error {
             Error::NoSuchProcess { .. } => "ERR_NO_SUCH_PROCESS",
             Error::NotRuby { .. } => "ERR_NOT_RUBY",
             Error::UnsupportedVersion { .. } => "ERR_UNSUPPORTED_VERSION",
-            Error::PermissionDenied { .. } => "ERR_PERMISSION_DENIED",
+            Error::PermissionDenied { .. } | Error::PauseDenied { .. } => "ERR_PERMISSION_DENIED",
             Error::ProcessExited { .. } => "ERR_PROCESS_EXITED",
             Error::InvalidArgument(_) => "ERR_INVALID_ARGUMENT",
             Error::VmUnreadable { .. } => "ERR_VM_UNREADABLE",
@@ -103,6 +119,7 @@ impl Error {
                     .into(),
             ),
             Error::PermissionDenied { .. } => Some(PERMISSION_HINT.into()),
+            Error::PauseDenied { .. } => Some(PAUSE_HINT.into()),
             Error::VmUnreadable { .. } => Some(
                 "The process may still be starting; try again in a second. If \
                  it persists, the Ruby build may use a layout rbprof does not \

@@ -4,6 +4,7 @@
 pub mod core;
 pub mod elf;
 pub mod maps;
+pub mod ptrace;
 pub mod tree;
 
 use std::io;
