@@ -155,3 +155,35 @@ test.serial('snapshot prints every thread', async (t) => {
     );
   }
 });
+
+test.serial('workers prints each process of a preforking tree', async (t) => {
+  const script = path.join(ROOT, 'test', 'workloads', 'forking.rb');
+  const master = spawnGuarded(t, process.env.RBPROF_TEST_RUBY ?? 'ruby', [
+    script,
+    '2',
+  ]);
+  t.teardown(() => {
+    master.kill('SIGTERM');
+  });
+  const lines: string[] = [];
+  master.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    lines.push(...chunk.split('\n').filter((line) => line !== ''));
+  });
+  while (lines.filter((line) => line.startsWith('worker ')).length < 2) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const masterPid = Number(lines[0].split(' ')[1]);
+  const workers = lines
+    .filter((line) => line.startsWith('worker '))
+    .map((line) => Number(line.split(' ')[1]));
+  const result = await runExample(t, 'workers.mjs', [masterPid, 1.5]);
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, new RegExp(`^${masterPid} \\(master\\): `, 'm'));
+  for (const pid of workers) {
+    const section = new RegExp(
+      `^${pid} \\(worker of ${masterPid}\\): \\d+ samples on a CPU\\n\\s+[\\d.]+% self  (Integer#times|block in Object#spin)`,
+      'm',
+    );
+    t.regex(result.stdout, section);
+  }
+});

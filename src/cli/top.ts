@@ -15,6 +15,7 @@ interface TopFlags {
   rate: number;
   idle?: boolean;
   byThread?: boolean;
+  subprocesses?: boolean;
   window?: number;
 }
 
@@ -44,6 +45,11 @@ export function topCommand(): Command {
     )
     .option('--by-thread', 'start with one table per thread')
     .option(
+      '--subprocesses',
+      'also sample the Ruby processes that descend from the target, such ' +
+        'as forked workers, into the same tables',
+    )
+    .option(
       '--window <seconds>',
       'count only the samples of this many recent seconds, in steps of ' +
         'the 1 s refresh (default: all samples since the start)',
@@ -72,6 +78,7 @@ async function topAction(flags: TopFlags): Promise<void> {
       rateHz: flags.rate,
       idle: flags.idle ?? false,
       signal: controller.signal,
+      ...(flags.subprocesses === true ? { subprocesses: true } : {}),
     });
     const profile = await runScreen(recording, flags, controller.signal);
     if (profile.end?.reason === 'process_exited') {

@@ -257,11 +257,13 @@ mod tests {
         )
         .unwrap();
         let sleeper: i32 = line.trim().parse().unwrap();
+
         let me = std::process::id() as i32;
         let found = descendants(me, 100);
         let via_table = walk_parent_table(me, &parent_table(), 100);
         let _ = Command::new("kill").arg(sleeper.to_string()).status();
         let _ = shell.wait();
+
         assert!(found.contains(&Descendant {
             pid: shell.id() as i32,
             parent: me
