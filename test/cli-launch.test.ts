@@ -88,3 +88,34 @@ test.serial('SIGTERM is forwarded to child', async (t) => {
   t.is(result.signal, null);
   t.is(result.code, 143, result.stderr);
 });
+
+// sudo runs its command as root with the invoking user in SUDO_UID,
+// SUDO_GID and SUDO_USER; those variables are what rbprof reads, so
+// setting them as root stands for `sudo rbprof record -- ...` by the
+// user `nobody`.
+const asRoot = process.getuid?.() === 0 ? test.serial : test.serial.skip;
+asRoot(
+  'under sudo the launched program runs as the invoking user',
+  async (t) => {
+    const result = await runCli(
+      t,
+      [
+        'record',
+        '--no-raw',
+        '--',
+        RUBY,
+        '-e',
+        'puts "ids #{Process.uid} #{Process.gid} #{Process.euid}"; ' +
+          't = Time.now; x = 0; x += 1 while Time.now - t < 1',
+      ],
+      { env: { SUDO_UID: '65534', SUDO_GID: '65534', SUDO_USER: 'nobody' } },
+    );
+    t.is(result.code, 0, result.stderr);
+    t.regex(result.stdout, /^ids 65534 65534 65534$/m);
+    // rbprof keeps root and still reads the child.
+    t.truthy(
+      parseSummary(result.stderr).find((row) => row.name === '<main>'),
+      result.stderr,
+    );
+  },
+);
