@@ -8,7 +8,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -138,7 +138,7 @@ impl Child {
                 Ok(())
             });
         }
-        let mut child = builder.spawn().map_err(|source| Error::LaunchFailed {
+        let child = builder.spawn().map_err(|source| Error::LaunchFailed {
             program: program.clone(),
             source,
         })?;
@@ -149,18 +149,7 @@ impl Child {
         std::thread::Builder::new()
             .name(format!("rbprof-wait-{pid}"))
             .spawn(move || {
-                let exit = match child.wait() {
-                    Ok(status) => ChildExit {
-                        code: status.code(),
-                        signal: status.signal(),
-                    },
-                    // wait fails only for a pid that is not our child,
-                    // which the spawn above rules out.
-                    Err(_) => ChildExit {
-                        code: None,
-                        signal: None,
-                    },
-                };
+                let exit = wait_for_exit(pid);
                 let (lock, ready) = &*waiter_state;
                 lock.lock().unwrap_or_else(|p| p.into_inner()).exit = Some(exit);
                 ready.notify_all();
@@ -225,6 +214,74 @@ impl Child {
             ));
         }
         Ok(true)
+    }
+}
+
+/// How long the waiter sleeps after it saw the child in a trace stop.
+const TRACE_STOP_RECHECK: Duration = Duration::from_millis(10);
+
+/// Waits until the child ends, reaps it and returns how it ended.
+///
+/// While the sampler thread pauses the child with ptrace, the kernel
+/// reports the child's trace stops to any thread of this process that
+/// waits for it, because this process is also its parent. So the child's
+/// state is looked at with `WNOWAIT`, which leaves a stop for the pause
+/// that waits for it, and the child is reaped only once it has exited.
+fn wait_for_exit(pid: i32) -> ChildExit {
+    let unknown = ChildExit {
+        code: None,
+        signal: None,
+    };
+    loop {
+        // SAFETY: an all-zero siginfo_t is valid.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid siginfo_t for waitid to fill.
+        let result = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if result != 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            // waitid fails only for a pid that is not our child, which
+            // the spawn rules out.
+            return unknown;
+        }
+        if matches!(
+            info.si_code,
+            libc::CLD_EXITED | libc::CLD_KILLED | libc::CLD_DUMPED
+        ) {
+            break;
+        }
+        std::thread::sleep(TRACE_STOP_RECHECK);
+    }
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid int for waitpid to fill.
+        if unsafe { libc::waitpid(pid, &mut status, 0) } == pid {
+            break;
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return unknown;
+        }
+    }
+    if libc::WIFEXITED(status) {
+        ChildExit {
+            code: Some(libc::WEXITSTATUS(status)),
+            signal: None,
+        }
+    } else if libc::WIFSIGNALED(status) {
+        ChildExit {
+            code: None,
+            signal: Some(libc::WTERMSIG(status)),
+        }
+    } else {
+        unknown
     }
 }
 

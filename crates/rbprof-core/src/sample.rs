@@ -103,6 +103,15 @@ pub struct Stats {
     pub failed: u64,
     /// Thread stacks recorded.
     pub thread_samples: u64,
+    /// Pauses of a target process with `pause`: one per process and tick,
+    /// unless that pause failed.
+    pub pauses: u64,
+    /// Nanoseconds the target's threads spent stopped, summed over the
+    /// pauses. A pause lasts from its first attach to the request that
+    /// restarts its last thread.
+    pub pause_ns: u64,
+    /// The maximum length of one pause, in nanoseconds.
+    pub max_pause_ns: u64,
 }
 
 /// A process that a recording began or stopped following.

@@ -10,9 +10,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rbprof_core::launch::Child as LaunchedChild;
 use rbprof_core::process::ptrace::{self, Tracer};
 use rbprof_core::process::{task_ids, task_state};
 use rbprof_core::ruby::RubyProcess;
+use rbprof_core::{Batch, EndReason, Sampler, SamplerOptions, Stats, ThreadState};
 
 /// A Ruby process that is killed and reaped when the test ends.
 struct RubyGuard {
@@ -275,6 +277,11 @@ fn traced_process_cannot_be_paused() {
     });
     assert_eq!(attached_rx.recv().unwrap(), 0, "the other tracer attaches");
 
+    let mut options = SamplerOptions::new(pid);
+    options.pause = true;
+    let error = Sampler::start(options).err().expect("a traced process");
+    assert_eq!(error.code(), "ERR_PERMISSION_DENIED", "{error}");
+
     let error = ptrace::check_pause(pid).expect_err("a traced process");
     assert_eq!(error.code(), "ERR_PERMISSION_DENIED");
     let message = error.to_string();
@@ -325,4 +332,101 @@ fn stacks_read_while_paused_do_not_tear() {
     assert_eq!(failed_paused, 0, "stacks read while paused tore");
     drop(tracer);
     assert_released(pid);
+}
+
+/// Samples for `seconds` and returns every batch, the last one with the
+/// end reason.
+fn record(options: SamplerOptions, seconds: f64) -> Vec<Batch> {
+    let sampler = Sampler::start(options).expect("the sampler starts");
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    let mut batches = Vec::new();
+    while let Some(batch) = sampler.next_batch(Duration::ZERO) {
+        let empty = batch.samples.is_empty();
+        batches.push(batch);
+        if empty {
+            break;
+        }
+    }
+    batches.push(sampler.stop());
+    batches
+}
+
+fn final_stats(batches: &[Batch]) -> Stats {
+    batches.last().expect("a batch").stats
+}
+
+#[test]
+fn paused_sampler_reads_no_torn_stack() {
+    let _serial = serial();
+    let Some(ruby) = ruby() else { return };
+    let guard = start(&ruby, "recursive.rb", &[]);
+    let pid = guard.pid();
+
+    let mut options = SamplerOptions::new(pid);
+    options.rate_hz = 999.0;
+    let running = final_stats(&record(options.clone(), 1.0));
+    options.pause = true;
+    let batches = record(options, 2.0);
+    let paused = final_stats(&batches);
+    eprintln!("failed ticks: running {running:?}, paused {paused:?}");
+
+    assert!(paused.taken > 200, "only {} ticks", paused.taken);
+    assert_eq!(paused.failed, 0, "ticks with a torn stack");
+    assert_eq!(paused.pauses, paused.taken);
+    assert!(paused.pause_ns >= paused.max_pause_ns);
+    assert!(paused.max_pause_ns > 0);
+    // The main thread was on a CPU before each pause, so it was sampled.
+    let samples: usize = batches.iter().map(|b| b.samples.len()).sum();
+    assert!(samples > 200, "only {samples} samples");
+    assert_eq!(running.pauses, 0);
+}
+
+#[test]
+fn paused_sampler_keeps_thread_states() {
+    let _serial = serial();
+    let Some(ruby) = ruby() else { return };
+    let guard = start(&ruby, "many_threads.rb", &["6"]);
+    let mut options = SamplerOptions::new(guard.pid());
+    options.pause = true;
+    options.idle = true;
+    let batches = record(options, 1.0);
+    let states: Vec<ThreadState> = batches
+        .iter()
+        .flat_map(|b| b.samples.iter().map(|s| s.state))
+        .collect();
+    // While paused, /proc shows every thread stopped, so these come from
+    // the states read before each pause.
+    assert!(states.contains(&ThreadState::Running), "no running sample");
+    assert!(states.contains(&ThreadState::Blocked), "no blocked sample");
+    assert_released(guard.pid());
+}
+
+#[test]
+fn launched_child_keeps_exit_status() {
+    let _serial = serial();
+    let Some(ruby) = ruby() else { return };
+    let script = workload("exit_status.rb").display().to_string();
+    // Exits with status 3 after 1.5 s of work.
+    let command = vec![ruby, script, "3".into(), "1.5".into()];
+    let child = LaunchedChild::launch(&command).expect("the command starts");
+    let mut options = SamplerOptions::new(child.pid());
+    options.launched = true;
+    options.pause = true;
+    options.rate_hz = 999.0;
+    let sampler = Sampler::start(options).expect("the sampler starts");
+
+    let exit = child
+        .wait(Duration::from_secs(20))
+        .expect("the child exits");
+    assert_eq!(exit.code, Some(3), "{exit:?}");
+    let mut last = None;
+    while let Some(batch) = sampler.next_batch(Duration::from_secs(5)) {
+        if batch.end.is_some() {
+            last = Some(batch);
+            break;
+        }
+    }
+    let last = last.expect("the recording ends");
+    assert_eq!(last.end, Some(EndReason::ProcessExited));
+    assert!(last.stats.pauses > 100, "{:?}", last.stats);
 }

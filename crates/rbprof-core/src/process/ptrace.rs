@@ -246,28 +246,38 @@ impl Pause<'_> {
     }
 
     /// Restarts every stopped thread and returns the time from the start
-    /// of the pause to the restart of the last thread.
+    /// of the pause to the request that restarts the last thread.
     pub fn resume(mut self) -> Duration {
         self.resume_all()
     }
 
     fn resume_all(&mut self) -> Duration {
         self.resumed = true;
-        let threads = std::mem::take(&mut self.threads);
-        for (tid, tracee) in threads {
+        let mut stopped = Vec::new();
+        for (tid, tracee) in std::mem::take(&mut self.threads) {
             match tracee {
-                Tracee::Stopped { signal } => {
-                    // ESRCH: the thread left its stop, which only SIGKILL
-                    // does, and its exit is collected by a later poll.
-                    if detach(tid, signal).is_err() {
-                        self.tracer.attached.push(tid);
-                    }
-                }
+                Tracee::Stopped { signal } => stopped.push((tid, signal)),
                 Tracee::Stopping { .. } => self.tracer.attached.push(tid),
                 Tracee::Gone => {}
             }
         }
-        self.started.elapsed()
+        // A restarted thread that was running may take this thread's CPU
+        // for a whole time slice while the rest wait, so the threads that
+        // were not running restart first.
+        let was_running = |tid: i32| self.states.get(&tid).is_some_and(|s| s.on_cpu());
+        stopped.sort_by_key(|&(tid, _)| (was_running(tid), tid));
+        let mut last_restart = Instant::now();
+        for (tid, signal) in stopped {
+            last_restart = Instant::now();
+            // ESRCH: the thread left its stop, which only SIGKILL does,
+            // and a later poll collects its exit.
+            if detach(tid, signal).is_err() {
+                self.tracer.attached.push(tid);
+            }
+        }
+        // The time this thread spends preempted after the last restart is
+        // not part of the pause.
+        last_restart.duration_since(self.started)
     }
 
     /// Handles a thread that could not be attached: it exited, or the

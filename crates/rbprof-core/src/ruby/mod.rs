@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::memory::{CoreFile, CoreMemory, MemoryError, ProcessMemory, RemoteMemory};
 use crate::process::core::CoreView;
-use crate::process::{self, LiveProcess, ProcessView, RubyBinary};
+use crate::process::{self, LiveProcess, ProcessView, RubyBinary, TaskState};
 use crate::sample::ThreadState;
 use layout::{Layout, Version};
 use walker::{RubyThread, Walker};
@@ -258,24 +258,49 @@ impl RubyProcess {
         thread: &RubyThread,
         main_thread: Option<u64>,
     ) -> Option<(i32, ThreadState)> {
+        self.resolve_thread_with(thread, main_thread, |tid| {
+            process::task_state(self.pid, tid)
+        })
+    }
+
+    /// Works like [`Self::resolve_thread`], with the kernel's task states
+    /// from `task_state` instead of /proc. While the process is paused,
+    /// /proc shows every thread stopped, so the states read before the
+    /// pause stand in.
+    pub fn resolve_thread_with(
+        &self,
+        thread: &RubyThread,
+        main_thread: Option<u64>,
+        task_state: impl Fn(i32) -> Option<TaskState>,
+    ) -> Option<(i32, ThreadState)> {
         if thread.tid <= 0 {
             return Some((thread.tid, self.classify(thread, None)));
         }
-        if let Some(task) = process::task_state(self.pid, thread.tid) {
+        if let Some(task) = task_state(thread.tid) {
             return Some((thread.tid, self.classify(thread, Some(task.on_cpu()))));
         }
         if main_thread != Some(thread.address) {
             return None;
         }
-        let task = process::task_state(self.pid, self.pid)?;
+        let task = task_state(self.pid)?;
         Some((self.pid, self.classify(thread, Some(task.on_cpu()))))
     }
 
     /// Classifies a thread from the kernel's view (on a CPU or not) and
     /// Ruby's (runnable or sleeping).
     pub fn thread_state(&self, thread: &RubyThread) -> ThreadState {
+        self.thread_state_with(thread, |tid| process::task_state(self.pid, tid))
+    }
+
+    /// Works like [`Self::thread_state`], with the kernel's task states
+    /// from `task_state` instead of /proc.
+    pub fn thread_state_with(
+        &self,
+        thread: &RubyThread,
+        task_state: impl Fn(i32) -> Option<TaskState>,
+    ) -> ThreadState {
         let on_cpu = if thread.tid > 0 {
-            process::task_state(self.pid, thread.tid).map(|s| s.on_cpu())
+            task_state(thread.tid).map(|s| s.on_cpu())
         } else {
             None
         };

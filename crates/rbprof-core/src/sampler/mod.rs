@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::process::ptrace::{self, Pause, Tracer};
 use crate::process::{self, tree};
 use crate::ruby::walker::{RubyThread, WalkError};
 use crate::ruby::RubyProcess;
@@ -49,6 +50,10 @@ pub struct SamplerOptions {
     /// Also sample the Ruby processes that descend from the target, forked
     /// or spawned, including ones that start during the recording.
     pub subprocesses: bool,
+    /// Stop every thread of a process while its stacks are read, with
+    /// ptrace, so that no stack tears. It costs the target the pause at each
+    /// tick and needs the right to trace it (see `process::ptrace`).
+    pub pause: bool,
 }
 
 impl SamplerOptions {
@@ -62,6 +67,7 @@ impl SamplerOptions {
             threads: Vec::new(),
             launched: false,
             subprocesses: false,
+            pause: false,
         }
     }
 
@@ -137,6 +143,11 @@ impl Sampler {
         } else {
             RubyProcess::open(options.pid, force_version)?
         };
+        if options.pause {
+            // A denied pause fails here, with a permission error, rather
+            // than at every tick.
+            ptrace::check_pause(process.pid)?;
+        }
         let target = TargetInfo {
             pid: process.pid,
             ruby_version: process.version.clone(),
@@ -262,17 +273,21 @@ struct Target {
     function_ids: Vec<u32>,
     /// Stacks that could not be read for reasons other than tearing.
     stack_failures: u64,
+    /// Stops the process's threads at each tick, with `pause`.
+    tracer: Option<Tracer>,
 }
 
 impl Target {
-    fn new(process: RubyProcess, parent: i32) -> Target {
+    fn new(process: RubyProcess, parent: i32, pause: bool) -> Target {
         let start_time = tree::start_time(process.pid);
+        let tracer = pause.then(|| Tracer::new(process.pid));
         Target {
             process,
             parent,
             start_time,
             function_ids: Vec::new(),
             stack_failures: 0,
+            tracer,
         }
     }
 
@@ -363,7 +378,8 @@ impl Recorder {
                 self.warn(format!("process {}: {warning}", process.pid));
             }
         }
-        self.targets.push(Target::new(process, parent));
+        self.targets
+            .push(Target::new(process, parent, self.options.pause));
     }
 
     fn warn(&mut self, message: String) {
@@ -406,9 +422,51 @@ impl Recorder {
         });
     }
 
+    /// Reads one target, with its threads stopped when it has a tracer.
+    /// They restart right after the last stack is read.
     fn tick_target(&mut self, index: usize, time_ns: u64, failed: &mut bool) -> Outcome {
+        let Some(mut tracer) = self.targets[index].tracer.take() else {
+            return self.read_target(index, time_ns, failed, None);
+        };
+        let outcome = match tracer.pause() {
+            Ok(pause) => {
+                let outcome = self.read_target(index, time_ns, failed, Some(&pause));
+                let length = pause.resume().as_nanos() as u64;
+                self.stats.pauses += 1;
+                self.stats.pause_ns += length;
+                self.stats.max_pause_ns = self.stats.max_pause_ns.max(length);
+                outcome
+            }
+            // The read that follows finds the process gone.
+            Err(Error::NoSuchProcess { .. }) => self.read_target(index, time_ns, failed, None),
+            Err(error) => {
+                let pid = self.targets[index].process.pid;
+                self.warn(format!(
+                    "process {pid} was read without pausing it: {error}"
+                ));
+                self.read_target(index, time_ns, failed, None)
+            }
+        };
+        // A target that is gone is removed after this returns.
+        self.targets[index].tracer = Some(tracer);
+        outcome
+    }
+
+    fn read_target(
+        &mut self,
+        index: usize,
+        time_ns: u64,
+        failed: &mut bool,
+        pause: Option<&Pause>,
+    ) -> Outcome {
         let target = &mut self.targets[index];
         let pid = target.process.pid;
+        // While paused, /proc shows every thread stopped, so the states
+        // read just before the pause count.
+        let task_state = |tid: i32| match pause {
+            Some(pause) => pause.task_state(tid),
+            None => process::task_state(pid, tid),
+        };
         let threads = match target.process.walker.threads() {
             Ok(threads) => threads,
             Err(error) => return self.failed_threads(index, error, failed),
@@ -425,11 +483,15 @@ impl Recorder {
             if !selected(&self.options.threads, &mut target.process, &thread) {
                 continue;
             }
-            let mut resolved = target.process.resolve_thread(&thread, None);
+            let mut resolved = target
+                .process
+                .resolve_thread_with(&thread, None, task_state);
             if resolved.is_none() {
                 let main =
                     *main_thread.get_or_insert_with(|| target.process.walker.main_thread().ok());
-                resolved = target.process.resolve_thread(&thread, main);
+                resolved = target
+                    .process
+                    .resolve_thread_with(&thread, main, task_state);
             }
             let Some((tid, state)) = resolved else {
                 continue;
@@ -737,9 +799,12 @@ fn run(process: RubyProcess, options: SamplerOptions, shared: Arc<Shared>) {
                     stopped = true;
                     break;
                 }
+                let began = Instant::now();
                 recorder.scan();
                 recorder.publish(&shared, None);
-                next_scan = Instant::now() + SCAN_INTERVAL;
+                // A large tree makes a scan costly: it then runs less
+                // often, so that scans take at most a tenth of the time.
+                next_scan = Instant::now() + SCAN_INTERVAL.max(began.elapsed() * 10);
             }
             if stopped {
                 break EndReason::Stopped;
