@@ -16,19 +16,35 @@ export const SEA_BINARY = path.join(ROOT, 'dist-sea', 'rbprof');
 /** How long a workload may take to print its `ready` line. */
 const READY_TIMEOUT_MS = 30_000;
 
-/** Returns why the namespace tests cannot run here, or `undefined`. */
-export function missingNamespacePrerequisite(): string | undefined {
+/**
+ * Returns why the namespace tests cannot run here, or `undefined`. `tools`
+ * are commands they need beside unshare, nsenter and chroot. Throws instead
+ * when RBPROF_REQUIRE_CONTAINER_TOOLS=1 (as in CI), so that a missing tool
+ * fails the tests rather than skipping them.
+ */
+export function missingNamespacePrerequisite(
+  tools: readonly string[] = [],
+): string | undefined {
+  let missing: string | undefined;
   if (process.getuid?.() !== 0) {
-    return 'needs root for chroot, mounts and PID namespaces';
-  }
-  for (const tool of ['unshare', 'nsenter', 'chroot']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    } catch {
-      return `${tool} (util-linux, coreutils) is not installed`;
+    missing = 'needs root for chroot, mounts and PID namespaces';
+  } else {
+    for (const tool of ['unshare', 'nsenter', 'chroot', ...tools]) {
+      try {
+        execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+      } catch {
+        missing = `${tool} is not installed`;
+        break;
+      }
     }
   }
-  return undefined;
+  if (
+    missing !== undefined &&
+    process.env.RBPROF_REQUIRE_CONTAINER_TOOLS === '1'
+  ) {
+    throw new Error(`${missing}, and RBPROF_REQUIRE_CONTAINER_TOOLS=1 is set`);
+  }
+  return missing;
 }
 
 /** Builds dist-sea/rbprof from dist/ and the addon, which `npm run build`
