@@ -15,6 +15,7 @@ const CLI_SOURCES = path.join(ROOT, 'src', 'cli');
 const ALLOWED = new Map([
   ['../index', 'the package entry point'],
   ['../system-errors', 'formats Node system errors; no profiling logic'],
+  ['../sidecar/index', 'the sidecar server, itself built on the entry point'],
   ['../../package.json', 'the version that --version prints'],
 ]);
 
@@ -39,6 +40,24 @@ test('cli imports only the entry point', (t) => {
         external || sibling || ALLOWED.has(specifier),
         `src/cli/${name} imports ${specifier}; import it from '../index' ` +
           'and export it there if the CLI needs it',
+      );
+    }
+  }
+});
+
+test('sidecar imports only the entry point', (t) => {
+  const dir = path.join(ROOT, 'src', 'sidecar');
+  const files = fs.readdirSync(dir).filter((name) => name.endsWith('.ts'));
+  t.true(files.length > 0);
+  for (const name of files) {
+    const source = fs.readFileSync(path.join(dir, name), 'utf8');
+    for (const specifier of importsOf(source)) {
+      const builtin = specifier.startsWith('node:');
+      const sibling = specifier.startsWith('./');
+      t.true(
+        builtin || sibling || specifier === '../index',
+        `src/sidecar/${name} imports ${specifier}; the sidecar may import ` +
+          "Node's built-in modules, its own modules and '../index' only",
       );
     }
   }

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 
 import { recordCommand } from './record';
 import { reportCommand } from './report';
+import { sidecarCommand } from './sidecar';
 import { snapshotCommand } from './snapshot';
 import { topCommand } from './top';
 import { programAction } from './versions';
@@ -29,6 +30,7 @@ export function createProgram(): Command {
   for (const command of [
     recordCommand(),
     reportCommand(),
+    sidecarCommand(),
     snapshotCommand(),
     topCommand(),
   ]) {
