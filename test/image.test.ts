@@ -5,6 +5,7 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -18,7 +19,9 @@ import {
   startInPidNamespace,
   type NamespacedWorkload,
 } from './helpers/namespaces';
-import { parseSummary, ROOT } from './helpers/processes';
+import { decodePprof } from './helpers/pprof';
+import { parseSummary, ROOT, spawnGuarded } from './helpers/processes';
+import { HOT_PATH, request, SIDECAR_APP } from './helpers/sidecar';
 
 const TAG = 'test';
 const BUILD_SCRIPT = path.join(ROOT, 'scripts/build-image.sh');
@@ -114,11 +117,11 @@ interface RuntimeConfig {
 }
 
 /**
- * Writes a runtime config for one container run: the image's config with
- * `args`, no terminal, the application's PID namespace instead of a new
- * one, the host's network namespace (loopback only is reached), and
- * SYS_PTRACE added to the image's default capabilities when `ptrace` is
- * set. Returns the file's path.
+ * Writes a runtime config for one container run and returns its path. It
+ * is the image's config with `args` and no terminal. The container joins
+ * the application's PID namespace and the host's network namespace, where
+ * the tests use only loopback. With `ptrace`, SYS_PTRACE is added to the
+ * image's default capabilities.
  */
 function writeRuntimeConfig(
   app: NamespacedWorkload,
@@ -149,29 +152,21 @@ function writeRuntimeConfig(
 }
 
 /**
- * Runs one container of the unpacked image with crun. crun 1.8 rejects a
- * hybrid cgroup hierarchy whose cgroup v2 part has controllers enabled, as
- * some hosts mount it. The container needs no cgroup, so crun runs with
- * its cgroup manager disabled, in a private mount namespace where such a
- * cgroup v2 mount is covered by an empty tmpfs.
+ * Returns the unshare arguments that run crun with `crunArgs`. crun 1.8
+ * rejects a hybrid cgroup hierarchy whose cgroup v2 part has controllers
+ * enabled, as some hosts mount it. The containers need no cgroup, so crun
+ * runs with its cgroup manager disabled, in a private mount namespace
+ * where such a cgroup v2 mount is covered by an empty tmpfs.
  */
-function runContainer(t: ExecutionContext, config: string) {
-  const id = `rbprof-image-test-${process.pid}-${containerCount}`;
+function crunCommand(crunArgs: readonly string[]): string[] {
   const script = [
     'set -e',
     'if mountpoint -q /sys/fs/cgroup/unified; then',
     '  mount -t tmpfs tmpfs /sys/fs/cgroup/unified',
     'fi',
-    `exec crun --cgroup-manager=disabled run --config "$1" --bundle "$2" "$3"`,
+    'exec crun --cgroup-manager=disabled "$@"',
   ].join('\n');
-  t.teardown(() => {
-    try {
-      execFileSync('crun', ['delete', '--force', id], { stdio: 'ignore' });
-    } catch {
-      // crun run removes the container when its process ends.
-    }
-  });
-  return runCommand(t, 'unshare', [
+  return [
     '--mount',
     '--propagation',
     'private',
@@ -179,10 +174,35 @@ function runContainer(t: ExecutionContext, config: string) {
     '-c',
     script,
     'sh',
-    config,
-    bundle,
+    ...crunArgs,
+  ];
+}
+
+/** Returns the arguments of `crun run` for a new container of the
+ * unpacked image, with its id; the test's teardown deletes it. */
+function runArguments(
+  t: ExecutionContext,
+  config: string,
+): { id: string; args: string[] } {
+  const id = `rbprof-image-test-${process.pid}-${containerCount}`;
+  t.teardown(() => {
+    try {
+      execFileSync('unshare', crunCommand(['delete', '--force', id]), {
+        stdio: 'ignore',
+      });
+    } catch {
+      // crun run already removed the container when its process ended.
+    }
+  });
+  return {
     id,
-  ]);
+    args: crunCommand(['run', '--config', config, '--bundle', bundle, id]),
+  };
+}
+
+/** Runs a container of the unpacked image until its process exits. */
+function runContainer(t: ExecutionContext, config: string) {
+  return runCommand(t, 'unshare', runArguments(t, config).args);
 }
 
 imageTest('image config sets entrypoint and port', (t) => {
@@ -275,4 +295,103 @@ imageTest('container without SYS_PTRACE is denied', async (t) => {
   t.is(result.code, 6, result.stderr);
   t.regex(result.stderr, /^rbprof: permission denied /m);
   t.regex(result.stderr, /SYS_PTRACE/);
+});
+
+/** Returns a TCP port on 127.0.0.1 that was free a moment ago. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `url` until it responds with status 200, for at most 30 s. */
+async function waitForOk(url: string, exited: () => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      if ((await request(url)).status === 200) {
+        return;
+      }
+    } catch {
+      // Not listening yet.
+    }
+    if (exited() || Date.now() > deadline) {
+      throw new Error(`${url} did not respond with 200`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+imageTest('container sidecar serves a profile', async (t) => {
+  const app = await startInPidNamespace(t, { script: SIDECAR_APP });
+  const port = await freePort();
+  // The image's command with a loopback address: the container shares
+  // the host's network namespace, and only the test connects.
+  const config = writeRuntimeConfig(
+    app,
+    ['/rbprof', 'sidecar', '--listen', `127.0.0.1:${port}`],
+    { ptrace: true },
+  );
+  const { id, args } = runArguments(t, config);
+  const container = spawnGuarded(t, 'unshare', args);
+  let stderr = '';
+  container.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    container.once('exit', (code) => resolve(code)),
+  );
+  let hasExited = false;
+  void exited.then(() => (hasExited = true));
+
+  await waitForOk(`http://127.0.0.1:${port}/healthz`, () => hasExited);
+  const response = await request(
+    `http://127.0.0.1:${port}/debug/pprof/profile?seconds=2`,
+  );
+  t.is(response.status, 200, response.body.toString('utf8'));
+  const profile = decodePprof(response.body);
+  t.true(profile.samples.length > 0, stderr);
+  const hot = profile.samples.filter((sample) =>
+    sample.functions.includes(HOT_PATH),
+  );
+  t.true(hot.length > 0, `no sample names ${HOT_PATH}`);
+
+  // SIGTERM through the runtime, as a kubelet stops a container.
+  execFileSync('unshare', crunCommand(['kill', id, 'SIGTERM']));
+  t.is(await exited, 0, stderr);
+  t.regex(stderr, /"msg":"sidecar stopped"/);
+});
+
+test('Dockerfile runtime stage matches the image', (t) => {
+  const lines = fs
+    .readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  const stages = lines.filter((line) => line.startsWith('FROM '));
+  t.true(stages.length >= 2, 'a build stage and a runtime stage');
+  const runtime = lines.slice(lines.lastIndexOf(stages[stages.length - 1]));
+  t.regex(runtime[0], /^FROM debian:[a-z]+-slim$/);
+  t.true(runtime.includes('ENTRYPOINT ["/rbprof"]'), runtime.join('\n'));
+  t.true(runtime.includes('CMD ["sidecar"]'), runtime.join('\n'));
+  t.true(runtime.includes('EXPOSE 6060'), runtime.join('\n'));
+  t.true(
+    runtime.includes('COPY --from=build /src/dist-sea/rbprof /rbprof'),
+    runtime.join('\n'),
+  );
+
+  // Every npm script that the build stage runs exists.
+  const { scripts } = JSON.parse(
+    fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'),
+  ) as { scripts: Record<string, string> };
+  const runs = lines.join('\n').matchAll(/npm run ([\w:-]+)/g);
+  const names = [...runs].map((match) => match[1]);
+  t.deepEqual(names, ['build', 'build:sea']);
+  for (const name of names) {
+    t.true(name in scripts, `package.json has no script ${name}`);
+  }
 });
