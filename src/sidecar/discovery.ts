@@ -373,7 +373,13 @@ export function rootsOf(
   return selected
     .filter((entry) => {
       let parent = entry.ppid;
-      for (let depth = 0; depth < MAX_DEPTH && parent > 0; depth++) {
+      // A loop back to the entry, from reads of processes that changed in
+      // between, ends the walk.
+      for (
+        let depth = 0;
+        depth < MAX_DEPTH && parent > 0 && parent !== entry.pid;
+        depth++
+      ) {
         if (chosen.has(parent)) {
           return false;
         }

@@ -7,7 +7,7 @@ import {
   record,
   type Profile,
   type Recording,
-  type RecordOptions,
+  type ProcessEvent,
   type SampleBatch,
   type SamplerStats,
 } from '../index';
@@ -55,9 +55,11 @@ export class SamplerHub {
   readonly #options: SamplerHubOptions;
   readonly #groups = new Map<number, Group>();
   readonly #unsubscribe: () => void;
+  readonly #subprocesses: SubprocessLog;
 
   constructor(options: SamplerHubOptions) {
     this.#options = options;
+    this.#subprocesses = new SubprocessLog(options.log);
     this.#unsubscribe = options.discovery.onChange(() => this.#sync());
   }
 
@@ -158,7 +160,7 @@ export class SamplerHub {
   #group(rateHz: number): Group {
     let group = this.#groups.get(rateHz);
     if (group === undefined) {
-      group = new Group(rateHz, this.#options);
+      group = new Group(rateHz, this.#options, this.#subprocesses);
       this.#groups.set(rateHz, group);
     }
     return group;
@@ -199,6 +201,7 @@ class Group {
   constructor(
     readonly rateHz: number,
     private readonly options: SamplerHubOptions,
+    readonly subprocesses: SubprocessLog,
   ) {}
 
   /** Starts recording each target that is not recorded yet, and waits
@@ -408,12 +411,11 @@ class TargetSampler {
   }
 
   async #attach(validFromMs: number): Promise<Generation> {
-    const options: RecordOptions & { readonly subprocesses?: boolean } = {
+    const recording = await record({
       pid: this.target.pid,
       rateHz: this.group.rateHz,
       subprocesses: true,
-    };
-    const recording = await record(options);
+    });
     // Subscribing in the same turn as the start misses no batch.
     const batches = recording.samples();
     const generation: Generation = {
@@ -480,6 +482,7 @@ class TargetSampler {
     for (let i = 0; i < samples.length; i++) {
       timesMs[i] = generation.originMs + samples[i].timeNs / 1e6;
     }
+    this.group.subprocesses.add(this.target.pid, batch.processes);
     const delta = subtractStats(batch.stats, generation.lastStats);
     generation.lastStats = batch.stats;
     const { metrics } = this.group.hub;
@@ -556,6 +559,46 @@ class TargetSampler {
       await generation.recording.stop();
     } catch {
       // A failure at the stop loses nothing that a window still needs.
+    }
+  }
+}
+
+/** Subprocesses followed at most before the log forgets them all. */
+const MAX_SUBPROCESSES = 10_000;
+
+/**
+ * Logs each subprocess that the recordings follow once when it starts and
+ * once when it exits, although each new recording of a target reports the
+ * subprocesses that run at its start again.
+ */
+class SubprocessLog {
+  /** The target pid of each subprocess followed, by its pid. */
+  readonly #known = new Map<number, number>();
+
+  constructor(private readonly log: Logger) {}
+
+  add(targetPid: number, events: readonly ProcessEvent[]): void {
+    for (const event of events) {
+      if (event.pid === targetPid) {
+        continue;
+      }
+      const fields = {
+        pid: event.pid,
+        parentPid: event.parentPid,
+        targetPid,
+      };
+      if (event.kind === 'attached') {
+        if (this.#known.get(event.pid) === targetPid) {
+          continue;
+        }
+        if (this.#known.size >= MAX_SUBPROCESSES) {
+          this.#known.clear();
+        }
+        this.#known.set(event.pid, targetPid);
+        this.log.info('subprocess attached', fields);
+      } else if (this.#known.delete(event.pid)) {
+        this.log.info('subprocess exited', fields);
+      }
     }
   }
 }
