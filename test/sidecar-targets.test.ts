@@ -50,8 +50,9 @@ async function scrape(url: string): Promise<DecodedProfile> {
   return decodePprof(result.body);
 }
 
-/** Returns the command of an application that runs twice: the first run exits when `stop-1`
- * appears in `dir`, and the second runs until the test ends. */
+/** Returns the command of an application that runs twice: the first
+ * run exits when `stop-1` appears in `dir`, and the second runs until the
+ * test ends. */
 function restartingApp(dir: string): string {
   const runs = [1, 2]
     .map((run) => appCommand(['--stop-file', path.join(dir, `stop-${run}`)]))

@@ -265,7 +265,9 @@ export async function metrics(
 ): Promise<Map<string, number>> {
   const result = await request(sidecar.url('/metrics'), { headers });
   if (result.status !== 200) {
-    throw new Error(`/metrics responded with status ${result.status}: ${result.body}`);
+    throw new Error(
+      `/metrics responded with status ${result.status}: ${result.body}`,
+    );
   }
   return parseMetrics(result.body.toString('utf8'));
 }
