@@ -165,3 +165,22 @@ test.serial('report rejects --by-thread with pprof', async (t) => {
   t.is(result.code, 2, result.stderr);
   t.regex(result.stderr, /--by-thread prints summary tables/);
 });
+
+test.serial('record warns when --threads matches no thread', async (t) => {
+  const workload = await startWorkload(t, 'threads.rb');
+  const result = await runCli(t, [
+    'record',
+    '--pid',
+    String(workload.pid),
+    '--duration',
+    '1.5',
+    '--no-raw',
+    '--threads',
+    'lfet',
+  ]);
+  t.is(result.code, 0, result.stderr);
+  t.regex(
+    result.stderr,
+    /warning: no thread's name or native id matches the thread selection \(lfet\); the threads seen are .*"left" \(\d+\)/,
+  );
+});

@@ -27,6 +27,8 @@ const MAX_PENDING_SAMPLES: usize = 1_000_000;
 /// Failed stack reads tolerated in silence: a running target tears one now
 /// and then.
 const STACK_FAILURES_BEFORE_WARNING: u64 = 20;
+/// Threads named in the warning about a selection that matches none.
+const MAX_LISTED_THREADS: usize = 16;
 /// Distinct warnings passed on per recording.
 const MAX_WARNINGS: usize = 20;
 
@@ -337,6 +339,11 @@ struct Recorder {
     events: Vec<ProcessEvent>,
     /// Descendants that are not sampled, by pid.
     candidates: HashMap<i32, Candidate>,
+    /// A thread selection matched a thread at least once.
+    selection_matched: bool,
+    /// Threads that the selection skipped, as `name (id)`, for the warning
+    /// when it matches none.
+    skipped_threads: Vec<String>,
 }
 
 impl Recorder {
@@ -355,6 +362,8 @@ impl Recorder {
             samples: Vec::new(),
             events: Vec::new(),
             candidates: HashMap::new(),
+            selection_matched: false,
+            skipped_threads: Vec::new(),
         };
         recorder.attach(process, 0);
         recorder
@@ -410,7 +419,27 @@ impl Recorder {
         if self.targets.is_empty() {
             return Some(EndReason::ProcessExited);
         }
+        self.check_selection();
         None
+    }
+
+    /// Warns once, after about a second, when a thread selection matched
+    /// no thread: a misspelt name would otherwise give an empty profile
+    /// with no hint why.
+    fn check_selection(&mut self) {
+        let after = (self.options.rate_hz.ceil() as u64).max(1);
+        if self.options.threads.is_empty() || self.selection_matched || self.stats.taken != after {
+            return;
+        }
+        let listed = if self.skipped_threads.is_empty() {
+            "no threads were seen".to_string()
+        } else {
+            format!("the threads seen are {}", self.skipped_threads.join(", "))
+        };
+        self.warn(format!(
+            "no thread's name or native id matches the thread selection ({}); {listed}",
+            self.options.threads.join(", ")
+        ));
     }
 
     fn lost(&mut self, target: Target) {
@@ -481,8 +510,19 @@ impl Recorder {
         let mut new_warning = None;
         for thread in threads {
             if !selected(&self.options.threads, &mut target.process, &thread) {
+                if !self.selection_matched && self.skipped_threads.len() < MAX_LISTED_THREADS {
+                    let name = target.process.walker.thread_name(&thread);
+                    let label = match name {
+                        Some(name) => format!("{name:?} ({})", thread.tid),
+                        None => format!("unnamed ({})", thread.tid),
+                    };
+                    if !self.skipped_threads.contains(&label) {
+                        self.skipped_threads.push(label);
+                    }
+                }
                 continue;
             }
+            self.selection_matched = true;
             let mut resolved = target
                 .process
                 .resolve_thread_with(&thread, None, task_state);
