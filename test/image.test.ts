@@ -19,6 +19,7 @@ import {
   startInPidNamespace,
   type NamespacedWorkload,
 } from './helpers/namespaces';
+import { loadDeployment, sidecarContainer } from './helpers/manifests';
 import { decodePprof } from './helpers/pprof';
 import { parseSummary, ROOT, spawnGuarded } from './helpers/processes';
 import { HOT_PATH, request, SIDECAR_APP } from './helpers/sidecar';
@@ -106,13 +107,23 @@ function readManifest(): Manifest {
   return readBlob(entry.digest) as unknown as Manifest;
 }
 
+/** The parts of an OCI runtime config that the tests change. */
 interface RuntimeConfig {
   process: {
     terminal: boolean;
+    user: { uid: number; gid: number };
     args: string[];
     env: string[];
     capabilities: Record<string, string[]>;
+    noNewPrivileges?: boolean;
   };
+  root: { path: string; readonly?: boolean };
+  mounts: Array<{
+    destination: string;
+    type: string;
+    source: string;
+    options?: string[];
+  }>;
   linux: { namespaces: Array<{ type: string; path?: string }> };
 }
 
@@ -121,12 +132,12 @@ interface RuntimeConfig {
  * is the image's config with `args` and no terminal. The container joins
  * the application's PID namespace and the host's network namespace, where
  * the tests use only loopback. With `ptrace`, SYS_PTRACE is added to the
- * image's default capabilities.
+ * image's default capabilities. `customize` changes the config last.
  */
 function writeRuntimeConfig(
   app: NamespacedWorkload,
   args: readonly string[],
-  options: { ptrace: boolean },
+  options: { ptrace: boolean; customize?: (config: RuntimeConfig) => void },
 ): string {
   const config = JSON.parse(
     fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'),
@@ -145,6 +156,7 @@ function writeRuntimeConfig(
         ? { type: 'pid', path: `/proc/${app.hostPid}/ns/pid` }
         : namespace,
     );
+  options.customize?.(config);
   containerCount += 1;
   const file = path.join(work, `config-${containerCount}.json`);
   fs.writeFileSync(file, JSON.stringify(config, null, 2));
@@ -365,6 +377,81 @@ imageTest('container sidecar serves a profile', async (t) => {
   execFileSync('unshare', crunCommand(['kill', id, 'SIGTERM']));
   t.is(await exited, 0, stderr);
   t.regex(stderr, /"msg":"sidecar stopped"/);
+});
+
+imageTest('container with the manifest settings records', async (t) => {
+  // The users, capabilities, root file system and emptyDir volumes of
+  // deploy/kubernetes/ruby-app.yaml, with the application's processes of
+  // another user than the sidecar.
+  const deployment = await loadDeployment();
+  const sidecar = sidecarContainer(deployment)!;
+  const application = deployment.spec!.template!.spec!.containers!.find(
+    (container) => container !== sidecar,
+  )!;
+  const appUser = application.securityContext?.runAsUser;
+  t.is(typeof appUser, 'number');
+  t.not(appUser, 0, 'the application runs as another user than root');
+  const security = sidecar.securityContext!;
+  const emptyDirs = new Set(
+    (deployment.spec!.template!.spec!.volumes ?? [])
+      .filter((volume) => volume.emptyDir !== undefined)
+      .map((volume) => volume.name),
+  );
+
+  const app = await startInPidNamespace(t, { script: WORKLOAD, user: appUser });
+  const config = writeRuntimeConfig(
+    app,
+    [
+      '/rbprof',
+      'record',
+      '--pid',
+      String(app.pid),
+      '--duration',
+      '2',
+      '--no-raw',
+    ],
+    {
+      ptrace: false,
+      customize: (runtime) => {
+        runtime.process.user = {
+          uid: security.runAsUser!,
+          gid: security.runAsUser!,
+        };
+        const kept = (security.capabilities?.drop ?? []).includes('ALL')
+          ? []
+          : runtime.process.capabilities.bounding;
+        const added = (security.capabilities?.add ?? []).map(
+          (name) => `CAP_${name}`,
+        );
+        for (const set of Object.keys(runtime.process.capabilities)) {
+          runtime.process.capabilities[set] = [...kept, ...added];
+        }
+        runtime.process.noNewPrivileges = true;
+        runtime.root.readonly = security.readOnlyRootFilesystem === true;
+        for (const mount of sidecar.volumeMounts ?? []) {
+          if (emptyDirs.has(mount.name)) {
+            runtime.mounts.push({
+              destination: mount.mountPath!,
+              type: 'tmpfs',
+              source: 'tmpfs',
+              options: ['nosuid', 'nodev', 'mode=1777'],
+            });
+          }
+        }
+        for (const variable of sidecar.env ?? []) {
+          if (variable.value !== undefined) {
+            runtime.process.env.push(`${variable.name}=${variable.value}`);
+          }
+        }
+      },
+    },
+  );
+  const result = await runContainer(t, config);
+  t.is(result.code, 0, result.stderr);
+  const alpha = parseSummary(result.stdout).find(
+    (row) => row.name === 'Object#alpha',
+  );
+  t.truthy(alpha, result.stdout);
 });
 
 test('Dockerfile runtime stage matches the image', (t) => {

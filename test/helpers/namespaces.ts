@@ -78,6 +78,9 @@ export async function startInPidNamespace(
     args?: readonly string[];
     root?: string;
     rubyPath?: string;
+    /** Run Ruby as this uid and gid, with no capabilities, as a
+     * container with `runAsUser` does. Not with `root`. */
+    user?: number;
   },
 ): Promise<NamespacedWorkload> {
   const ruby = options.rubyPath ?? RUBY;
@@ -90,6 +93,20 @@ export async function startInPidNamespace(
   const unshareArgs = ['--pid', '--fork', '--kill-child'];
   if (options.root === undefined) {
     unshareArgs.push('--mount-proc');
+    if (options.user !== undefined) {
+      const id = String(options.user);
+      command.unshift(
+        'setpriv',
+        '--reuid',
+        id,
+        '--regid',
+        id,
+        '--clear-groups',
+        '--inh-caps=-all',
+      );
+    }
+  } else if (options.user !== undefined) {
+    throw new Error('startInPidNamespace takes either root or user');
   } else {
     unshareArgs.push(`--mount-proc=${path.join(options.root, 'proc')}`);
     command.unshift('chroot', options.root);
@@ -130,7 +147,19 @@ export async function startInPidNamespace(
   if (children.length !== 1) {
     throw new Error(`unshare ${child.pid} has children ${children.join(', ')}`);
   }
-  return { pid, hostPid: Number(children[0]), child };
+  const hostPid = Number(children[0]);
+  // Killing unshare does not reach a workload that changed its user,
+  // because a change of credentials clears the parent-death signal that
+  // --kill-child uses. Killing the namespace's init ends every process in
+  // the namespace.
+  t.teardown(() => {
+    try {
+      process.kill(hostPid, 'SIGKILL');
+    } catch {
+      // It has already exited.
+    }
+  });
+  return { pid, hostPid, child };
 }
 
 /** Copies `file` into `root` at the same path, following symbolic links. */
