@@ -398,7 +398,14 @@ imageTest('container with the manifest settings records', async (t) => {
       .map((volume) => volume.name),
   );
 
-  const app = await startInPidNamespace(t, { script: WORKLOAD, user: appUser });
+  // A copy that any user can read, wherever the repository is checked out.
+  const shared = fs.mkdtempSync(path.join(os.tmpdir(), 'rbprof-workload-'));
+  t.teardown(() => fs.rmSync(shared, { recursive: true, force: true }));
+  fs.chmodSync(shared, 0o755);
+  const script = path.join(shared, path.basename(WORKLOAD));
+  fs.copyFileSync(WORKLOAD, script);
+  fs.chmodSync(script, 0o644);
+  const app = await startInPidNamespace(t, { script, user: appUser });
   const config = writeRuntimeConfig(
     app,
     [

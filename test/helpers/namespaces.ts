@@ -79,7 +79,8 @@ export async function startInPidNamespace(
     root?: string;
     rubyPath?: string;
     /** Run Ruby as this uid and gid, with no capabilities, as a
-     * container with `runAsUser` does. Not with `root`. */
+     * container with `runAsUser` does. Not with `root`. The user must be
+     * able to read `script`. */
     user?: number;
   },
 ): Promise<NamespacedWorkload> {
@@ -111,7 +112,10 @@ export async function startInPidNamespace(
     unshareArgs.push(`--mount-proc=${path.join(options.root, 'proc')}`);
     command.unshift('chroot', options.root);
   }
-  const child = spawnGuarded(t, 'unshare', [...unshareArgs, ...command]);
+  // The root directory as working directory, which every user may enter.
+  const child = spawnGuarded(t, 'unshare', [...unshareArgs, ...command], {
+    cwd: '/',
+  });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
