@@ -77,7 +77,7 @@ pub fn check_table<M: RemoteMemory>(objects: &Objects<M>, table: u64) -> bool {
         return false;
     };
     let pages = objects.array(ids);
-    let expected_pages = last_id as u64 / objects.layout.constants.ID_ENTRY_UNIT + 1;
+    let expected_pages = last_id / objects.layout.constants.ID_ENTRY_UNIT + 1;
     last_id > 0
         && matches!(pages, Ok((len, _)) if len >= expected_pages && len <= expected_pages + 64)
 }

@@ -787,7 +787,7 @@ fn selected(selectors: &[String], process: &mut RubyProcess, thread: &RubyThread
         return true;
     }
     let tid = thread.tid.to_string();
-    if selectors.iter().any(|value| *value == tid) {
+    if selectors.contains(&tid) {
         return true;
     }
     match process.walker.thread_name(thread) {
