@@ -14,8 +14,8 @@ const NATIVE_MODULE = 'dist/native.js';
 const ERRORS_MODULE = 'dist/errors.js';
 /** The key of the addon in the SEA config's `assets`. */
 const ADDON_ASSET = 'rbprof.node';
-/** Where a module's `__filename` points: a path that exists on no disk, so
- * stack traces name the module and its line in the compiled file. */
+/** The directory of every module's `__filename`. It exists on no disk, and
+ * makes stack traces name the module and its line in the compiled file. */
 const VIRTUAL_ROOT = '/rbprof-sea';
 
 const cache = new Map();
