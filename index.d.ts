@@ -83,6 +83,21 @@ export interface SamplerStats {
    * was read and not empty. Without `idle`, only threads on a CPU are
    * read. */
   readonly threadSamples: number;
+  /** How long the target's threads were stopped, with `pause`. Absent
+   * until a tick paused the target. */
+  readonly pause?: PauseStats;
+}
+
+/** The pauses of a recording with `pause`, totals since the start. A
+ * pause lasts from its first attach to the request that restarts its
+ * last thread. The mean pause per tick is `totalNs / count`. */
+export interface PauseStats {
+  /** Pauses of a target process: one per process and tick. */
+  readonly count: number;
+  /** Nanoseconds the threads spent stopped, summed over the pauses. */
+  readonly totalNs: number;
+  /** The maximum length of one pause, in nanoseconds. */
+  readonly maxNs: number;
 }
 
 /** Facts about the target that rbprof read when it attached. */
@@ -197,6 +212,16 @@ export interface RecordOptions {
    * has exited.
    */
   readonly subprocesses?: boolean;
+  /**
+   * Stop every thread of the target while its stacks are read, so that no
+   * stack tears. Each tick then stops the target for a moment, which
+   * `stats.pause` measures, and attaches to each thread with ptrace(2).
+   * That needs the right to trace the target (the same user, or root
+   * with the SYS_PTRACE capability), a container that allows ptrace, and
+   * no other tracer such as gdb. A target that cannot be paused rejects
+   * with `PermissionDeniedError`. Off when absent.
+   */
+  readonly pause?: boolean;
 }
 
 /** A recording in progress. */
@@ -208,6 +233,8 @@ export interface Recording {
   readonly idle: boolean;
   /** True when descendants of the target are sampled too. */
   readonly subprocesses: boolean;
+  /** True when the target's threads are stopped while they are read. */
+  readonly pause: boolean;
   /** When sampling started, in milliseconds since the Unix epoch. */
   readonly startTimeMs: number;
   /** The child that `command` started; absent for a recording of `pid`. */
@@ -543,6 +570,9 @@ export interface RawRecording {
   /** Samples per second that were requested; absent when the header is
    * cut short. */
   readonly rateHz?: number;
+  /** True when the recording stopped the target's threads for each read;
+   * absent when the header is cut short or lacks the field. */
+  readonly pause?: boolean;
   /** Problems of the file such as a cut-short end, one sentence each.
    * The sampler's own warnings are in `profile.warnings`. */
   readonly warnings: readonly string[];
@@ -630,6 +660,10 @@ export interface ProcessSnapshotOptions {
   /** Read the target with the struct layouts of this Ruby version, such
    * as `3.1.2`, instead of the detected one. */
   readonly forceVersion?: string;
+  /** Stop every thread with ptrace(2) while the stacks are read, so that
+   * none tears, as `record()`'s `pause` does. Off when absent: a stack
+   * torn while the process runs is read again, up to five times. */
+  readonly pause?: boolean;
 }
 
 /** Options of `snapshot()` for an ELF core file. */

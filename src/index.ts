@@ -77,6 +77,7 @@ export type {
   Frame,
   FunctionInfo,
   FunctionKind,
+  PauseStats,
   ProcessEvent,
   ProcessInfo,
   RecordingEnd,

@@ -24,6 +24,9 @@ export interface StartOptions {
   /** Also sample the Ruby processes that descend from `pid`, including
    * ones that start during the recording. */
   subprocesses?: boolean;
+  /** Stop every thread of the target with ptrace while its stacks are
+   * read; false when absent. */
+  pause?: boolean;
 }
 
 /** Facts about the target that the sampler read when it opened it. */
@@ -59,6 +62,18 @@ export interface NativeStats {
   late: number;
   failed: number;
   threadSamples: number;
+  /** Present once a tick paused the target. */
+  pause?: NativePauseStats;
+}
+
+/** The pauses of a recording with `pause`, totals since the start. */
+export interface NativePauseStats {
+  /** Pauses of a target process: one per process and tick. */
+  count: number;
+  /** Nanoseconds the threads spent stopped, summed over the pauses. */
+  totalNs: number;
+  /** The maximum length of one pause, in nanoseconds. */
+  maxNs: number;
 }
 
 /** A process that the sampler began or stopped following. */
@@ -153,6 +168,7 @@ export interface NativeVersionRange {
 export interface ProcessSnapshotOptions {
   pid: number;
   forceVersion?: string;
+  pause?: boolean;
 }
 
 /** Options of `snapshotCore`. */

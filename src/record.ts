@@ -62,6 +62,16 @@ export interface RecordOptions {
    * has exited.
    */
   readonly subprocesses?: boolean;
+  /**
+   * Stop every thread of the target while its stacks are read, so that no
+   * stack tears. Each tick then stops the target for a moment, which
+   * `stats.pause` measures, and attaches to each thread with ptrace(2).
+   * That needs the right to trace the target (the same user, or root
+   * with the SYS_PTRACE capability), a container that allows ptrace, and
+   * no other tracer such as gdb. A target that cannot be paused rejects
+   * with `PermissionDeniedError`. Off when absent.
+   */
+  readonly pause?: boolean;
 }
 
 /** A recording in progress. */
@@ -73,6 +83,8 @@ export interface Recording {
   readonly idle: boolean;
   /** True when descendants of the target are sampled too. */
   readonly subprocesses: boolean;
+  /** True when the target's threads are stopped while they are read. */
+  readonly pause: boolean;
   /** When sampling started, in milliseconds since the Unix epoch. */
   readonly startTimeMs: number;
   /** The child that `command` started; absent for a recording of `pid`. */
@@ -100,6 +112,8 @@ export interface Recording {
 }
 
 const DEFAULT_RATE_HZ = 99;
+/** Whether `pause` is on when absent. */
+const DEFAULT_PAUSE = false;
 /** How long one call into the addon waits for samples. */
 const POLL_TIMEOUT_MS = 1000;
 /** The pause between two calls, so samples arrive in batches of many
@@ -145,6 +159,9 @@ export async function startRecording(
     if (options.subprocesses === true) {
       startOptions.subprocesses = true;
     }
+    if (options.pause ?? DEFAULT_PAUSE) {
+      startOptions.pause = true;
+    }
     sampler = await native.NativeSampler.start(startOptions);
   } catch (error) {
     const converted = fromNativeError(error);
@@ -188,6 +205,11 @@ function checkOptions(options: RecordOptions): void {
       `subprocesses must be true or false, got ${String(options.subprocesses)}`,
     );
   }
+  if (options.pause !== undefined && typeof options.pause !== 'boolean') {
+    throw new InvalidArgumentError(
+      `pause must be true or false, got ${String(options.pause)}`,
+    );
+  }
   const { rateHz, durationSeconds } = options;
   // The core enforces the maximum rate, so that limit lives in one place.
   if (rateHz !== undefined && !(Number.isFinite(rateHz) && rateHz > 0)) {
@@ -216,6 +238,7 @@ class ActiveRecording implements Recording {
   readonly rateHz: number;
   readonly idle: boolean;
   readonly subprocesses: boolean;
+  readonly pause: boolean;
   readonly startTimeMs = Date.now();
   readonly done: Promise<Profile>;
   readonly launched?: LaunchedProcess;
@@ -250,6 +273,7 @@ class ActiveRecording implements Recording {
     this.rateHz = options.rateHz ?? DEFAULT_RATE_HZ;
     this.idle = options.idle ?? false;
     this.subprocesses = options.subprocesses ?? false;
+    this.pause = options.pause ?? DEFAULT_PAUSE;
 
     const { signal, durationSeconds } = options;
     if (durationSeconds !== undefined) {

@@ -12,6 +12,10 @@ export interface ProcessSnapshotOptions {
   /** Read the target with the struct layouts of this Ruby version, such
    * as `3.1.2`, instead of the detected one. */
   readonly forceVersion?: string;
+  /** Stop every thread with ptrace(2) while the stacks are read, so that
+   * none tears, as `record()`'s `pause` does. Off when absent: a stack
+   * torn while the process runs is read again, up to five times. */
+  readonly pause?: boolean;
 }
 
 /** Options of `snapshot()` for an ELF core file. */
@@ -100,7 +104,12 @@ export async function takeSnapshot(
         ...forceVersion,
       });
     } else {
-      result = await native.snapshot({ pid: options.pid, ...forceVersion });
+      const pause = options.pause === undefined ? {} : { pause: options.pause };
+      result = await native.snapshot({
+        pid: options.pid,
+        ...forceVersion,
+        ...pause,
+      });
     }
   } catch (error) {
     throw fromNativeError(error);
@@ -111,17 +120,28 @@ export async function takeSnapshot(
 /** Checks options that may come from untyped JavaScript, and returns
  * whether they name a core file. */
 function isCore(options: SnapshotOptions): options is CoreSnapshotOptions {
-  const { pid, core, binary } = options as {
+  const { pid, core, binary, pause } = options as {
     pid?: unknown;
     core?: unknown;
     binary?: unknown;
+    pause?: unknown;
   };
+  if (pause !== undefined && typeof pause !== 'boolean') {
+    throw new InvalidArgumentError(
+      `pause must be true or false, got ${String(pause)}`,
+    );
+  }
   if (pid !== undefined && core !== undefined) {
     throw new InvalidArgumentError(
       'snapshot() takes either pid or core, not both',
     );
   }
   if (core !== undefined) {
+    if (pause !== undefined) {
+      throw new InvalidArgumentError(
+        'pause is only valid with pid: a core file does not run',
+      );
+    }
     if (typeof core !== 'string' || core === '') {
       throw new InvalidArgumentError(
         `core must be a non-empty path, got ${String(core)}`,

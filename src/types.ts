@@ -76,6 +76,21 @@ export interface SamplerStats {
    * was read and not empty. Without `idle`, only threads on a CPU are
    * read. */
   readonly threadSamples: number;
+  /** How long the target's threads were stopped, with `pause`. Absent
+   * until a tick paused the target. */
+  readonly pause?: PauseStats;
+}
+
+/** The pauses of a recording with `pause`, totals since the start. A
+ * pause lasts from its first attach to the request that restarts its
+ * last thread. The mean pause per tick is `totalNs / count`. */
+export interface PauseStats {
+  /** Pauses of a target process: one per process and tick. */
+  readonly count: number;
+  /** Nanoseconds the threads spent stopped, summed over the pauses. */
+  readonly totalNs: number;
+  /** The maximum length of one pause, in nanoseconds. */
+  readonly maxNs: number;
 }
 
 /** Facts about the target that rbprof read when it attached. */

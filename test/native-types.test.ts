@@ -19,6 +19,7 @@ export type ObjectsMatch = Assert<
   | Same<Native.NativeFunction, Generated.NativeFunction>
   | Same<Native.NativeThread, Generated.NativeThread>
   | Same<Native.NativeStats, Generated.NativeStats>
+  | Same<Native.NativePauseStats, Generated.NativePauseStats>
   | Same<Native.NativeEnd, Generated.NativeEnd>
   | Same<Native.NativeBatch, Generated.NativeBatch>
   | Same<Native.NativeSampler, Generated.NativeSampler>

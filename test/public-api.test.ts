@@ -29,6 +29,7 @@ export type TypesMatch = Assert<
   | Same<Declared.Sample, Implementation.Sample>
   | Same<Declared.StackCount, Implementation.StackCount>
   | Same<Declared.SamplerStats, Implementation.SamplerStats>
+  | Same<Declared.PauseStats, Implementation.PauseStats>
   | Same<Declared.TargetInfo, Implementation.TargetInfo>
   | Same<Declared.EndReason, Implementation.EndReason>
   | Same<Declared.RecordingEnd, Implementation.RecordingEnd>

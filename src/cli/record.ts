@@ -28,9 +28,16 @@ import {
   parseTop,
   parseVersion,
 } from './options';
+import {
+  formatPauseLength,
+  nonblockingOption,
+  pauseOption,
+  pauseSetting,
+  type PauseFlags,
+} from './pause-options';
 import { RecordOutputs, type RecordOutputOptions } from './record-outputs';
 
-interface RecordFlags {
+interface RecordFlags extends PauseFlags {
   pid?: number;
   rate: number;
   duration?: number;
@@ -78,6 +85,8 @@ export function recordCommand(): Command {
       '--idle',
       'also sample threads that are not running on a CPU, and count them',
     )
+    .addOption(pauseOption())
+    .addOption(nonblockingOption())
     .option(
       '--threads <names-or-ids>',
       'sample only threads whose Thread#name or native thread id is in ' +
@@ -210,7 +219,7 @@ async function recordAction(
     if (recording.launched !== undefined) {
       setLaunched(recording.launched);
     }
-    stderr.write(describeStart(recording.target, flags));
+    stderr.write(describeStart(recording.target, flags, recording.pause));
     outputs = new RecordOutputs(recording, {
       ...outputOptions(flags),
       states,
@@ -312,6 +321,7 @@ function recordOptions(
       : { forceVersion: flags.forceVersion }),
     ...(flags.threads === undefined ? {} : { threads: flags.threads }),
     ...(flags.subprocesses === true ? { subprocesses: true } : {}),
+    ...pauseSetting(flags),
   };
 }
 
@@ -327,7 +337,11 @@ function outputOptions(
   };
 }
 
-function describeStart(target: TargetInfo, flags: RecordFlags): string {
+function describeStart(
+  target: TargetInfo,
+  flags: RecordFlags,
+  pause: boolean,
+): string {
   const until =
     flags.duration === undefined
       ? 'until Ctrl+C or its exit'
@@ -336,6 +350,9 @@ function describeStart(target: TargetInfo, flags: RecordFlags): string {
     ? `process ${target.pid} and its Ruby subprocesses`
     : `process ${target.pid}`;
   let text = `Recording ${which} (Ruby ${target.rubyVersion}) at ${flags.rate} Hz ${until}.\n`;
+  if (pause) {
+    text += "Each sample stops the target's threads while it reads them.\n";
+  }
   if (flags.forceVersion !== undefined) {
     text += `Reading it with the struct layouts of Ruby ${flags.forceVersion}, as --force-version requests.\n`;
   }
@@ -366,13 +383,24 @@ export function describeEnd(profile: Profile): string {
     `Samples: ${stats.taken} taken, ${stats.late} late, ${stats.failed} failed ` +
       `(${stats.threadSamples} thread-samples in ${stats.durationSeconds.toFixed(1)} s).`,
   );
+  const { pause } = stats;
+  if (pause !== undefined && pause.count > 0) {
+    lines.push(
+      `Pauses of the target: mean ${formatPauseLength(pause.totalNs / pause.count)}, ` +
+        `max ${formatPauseLength(pause.maxNs)} (${pause.count} pauses).`,
+    );
+  }
   const skewed =
     stats.taken > 0 && (stats.late + stats.failed) / stats.taken > SKEWED_SHARE;
   if (skewed) {
     lines.push(
       `rbprof: warning: ${percent(stats.late, stats.taken)} of samples were late and ` +
         `${percent(stats.failed, stats.taken)} failed, so the summary may be skewed. ` +
-        'Late samples mean the rate is too high for this machine: try a lower --rate.',
+        'Late samples mean the rate is too high for this machine: try a lower --rate.' +
+        (pause === undefined && stats.failed > 0
+          ? ' Failed samples are stacks that changed while they were read: ' +
+            '--pause prevents that.'
+          : ''),
     );
   }
   return lines.map((line) => `${line}\n`).join('');

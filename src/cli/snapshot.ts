@@ -5,6 +5,7 @@ import { parsePid, parseVersion } from './options';
 
 interface SnapshotFlags {
   pid?: number;
+  pause?: boolean;
   core?: string;
   binary?: string;
   json?: boolean;
@@ -30,6 +31,13 @@ export function snapshotCommand(): Command {
           'the one the core records',
       ).conflicts('pid'),
     )
+    .addOption(
+      new Option(
+        '--pause',
+        "with --pid: stop the process's threads while their stacks are " +
+          'read, so none tears (needs ptrace)',
+      ).conflicts('core'),
+    )
     .option('--json', 'print the snapshot as JSON')
     .option(
       '--force-version <version>',
@@ -54,7 +62,8 @@ async function snapshotAction(
   } else if (flags.binary !== undefined) {
     this.error('error: --binary requires --core');
   } else if (flags.pid !== undefined) {
-    options = { pid: flags.pid, ...forceVersion };
+    const pause = flags.pause === true ? { pause: true } : {};
+    options = { pid: flags.pid, ...forceVersion, ...pause };
   } else {
     this.error('error: one of --pid or --core is required');
   }

@@ -8,9 +8,16 @@ import {
   type ThreadState,
 } from '../index';
 import { parseDuration, parsePid, parseRate } from './options';
+import {
+  formatPauseLength,
+  nonblockingOption,
+  pauseOption,
+  pauseSetting,
+  type PauseFlags,
+} from './pause-options';
 import { TopView, type SortKey } from './top-view';
 
-interface TopFlags {
+interface TopFlags extends PauseFlags {
   pid: number;
   rate: number;
   idle?: boolean;
@@ -43,6 +50,8 @@ export function topCommand(): Command {
       '--idle',
       'also sample threads that are not running on a CPU, and count them',
     )
+    .addOption(pauseOption())
+    .addOption(nonblockingOption())
     .option('--by-thread', 'start with one table per thread')
     .option(
       '--subprocesses',
@@ -79,6 +88,7 @@ async function topAction(flags: TopFlags): Promise<void> {
       idle: flags.idle ?? false,
       signal: controller.signal,
       ...(flags.subprocesses === true ? { subprocesses: true } : {}),
+      ...pauseSetting(flags),
     });
     const profile = await runScreen(recording, flags, controller.signal);
     if (profile.end?.reason === 'process_exited') {
@@ -88,6 +98,13 @@ async function topAction(flags: TopFlags): Promise<void> {
     stderr.write(
       `Samples: ${stats.taken} taken, ${stats.late} late, ${stats.failed} failed.\n`,
     );
+    const { pause } = stats;
+    if (pause !== undefined && pause.count > 0) {
+      const mean = formatPauseLength(pause.totalNs / pause.count);
+      stderr.write(
+        `Pauses of the target: mean ${mean}, max ${formatPauseLength(pause.maxNs)}.\n`,
+      );
+    }
   } finally {
     for (const signal of signals) {
       process.off(signal, onSignal);

@@ -85,8 +85,14 @@ export class BatchBuilder {
   }
 
   setStats(stats: SamplerStats): void {
-    const { taken, late, failed, threadSamples } = stats;
-    this.#stats = { taken, late, failed, threadSamples };
+    const { taken, late, failed, threadSamples, pause } = stats;
+    this.#stats = {
+      taken,
+      late,
+      failed,
+      threadSamples,
+      ...(pause === undefined ? {} : { pause }),
+    };
   }
 
   addWarning(message: string): void {

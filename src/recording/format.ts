@@ -9,22 +9,27 @@
 //
 // ```
 // {"format":"rbprof-raw","version":1,"startTime":"2026-12-04T16:05:03.120Z",
-//  "rateHz":99,"idle":false,"states":["running","waiting_gvl","blocked"],
+//  "rateHz":99,"idle":false,"pause":false,
+//  "states":["running","waiting_gvl","blocked"],
 //  "target":{"pid":1234,"rubyVersion":"3.1.2",...}}
 // {"type":"function","id":3,"name":"Foo#bar","path":"/app/foo.rb","kind":"ruby"}
 // {"type":"thread","id":0,"pid":1234,"tid":1240,"name":"worker"}
 // {"type":"sample","time":10200300,"thread":0,"state":0,"frames":[[3,12],[5,40]]}
-// {"type":"stats","taken":12,"late":0,"failed":0,"threadSamples":12}
+// {"type":"stats","taken":12,"late":0,"failed":0,"threadSamples":12,
+//  "pause":{"count":12,"totalNs":960000,"maxNs":210000}}
 // {"type":"warning","message":"..."}
 // {"type":"limit","maxBytes":536870912}
 // {"type":"end","reason":"stopped","durationSeconds":10.02}
 // ```
 //
-// (The header is one line in the file.) Functions and threads are defined
+// (The header and each stats record are one line in the file.) Functions and threads are defined
 // once, before the first sample that uses them. A sample's `time` is in
 // nanoseconds since the recording started, `state` indexes the header's
 // `states`, and `frames` are `[function id, line]` pairs, outermost first.
-// `stats` carries the sampler's totals so far. `limit` means the writer
+// `stats` carries the sampler's totals so far, and its `pause` appears
+// once the target was paused. The header's `pause` is true when the
+// recording paused the target, and a header may lack it.
+// `limit` means the writer
 // stopped at its size limit, so later samples are missing, and `end` is
 // the last record of a recording that finished.
 
@@ -43,6 +48,8 @@ export interface HeaderRecord {
   readonly rateHz: number;
   /** Whether threads that were not on a CPU were sampled too. */
   readonly idle: boolean;
+  /** Whether the target's threads were stopped for each read. */
+  readonly pause?: boolean;
   /** The thread states that samples' `state` indexes. */
   readonly states: readonly string[];
   readonly target: TargetInfo;

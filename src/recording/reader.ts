@@ -23,6 +23,9 @@ export interface RawRecording {
   /** Samples per second that were requested; absent when the header is
    * cut short. */
   readonly rateHz?: number;
+  /** True when the recording stopped the target's threads for each read;
+   * absent when the header is cut short or lacks the field. */
+  readonly pause?: boolean;
   /** Problems of the file such as a cut-short end, one sentence each.
    * The sampler's own warnings are in `profile.warnings`. */
   readonly warnings: readonly string[];
@@ -183,6 +186,7 @@ class RecordingReader {
       profile,
       startTime: header.startTime,
       rateHz: header.rateHz,
+      ...(header.pause === undefined ? {} : { pause: header.pause }),
       warnings,
       droppedBytes,
       droppedRecords: droppedBytes > 0 ? 1 : 0,

@@ -3,7 +3,7 @@
 // instead of producing a wrong profile.
 
 import { THREAD_STATES } from '../profile/data';
-import type { EndReason, FunctionKind, TargetInfo } from '../types';
+import type { EndReason, FunctionKind, PauseStats, TargetInfo } from '../types';
 import {
   FORMAT_NAME,
   FORMAT_VERSION,
@@ -20,6 +20,8 @@ export interface ParsedHeader {
   readonly startTime: Date;
   readonly rateHz: number;
   readonly idle: boolean;
+  /** Absent when the header lacks the field. */
+  readonly pause?: boolean;
   readonly states: readonly string[];
   readonly target: TargetInfo;
 }
@@ -68,6 +70,9 @@ export function parseHeader(text: string): ParsedHeader {
     startTime,
     rateHz: numberField(fields, 'rateHz'),
     idle: booleanField(fields, 'idle'),
+    ...(fields.pause === undefined
+      ? {}
+      : { pause: booleanField(fields, 'pause') }),
     states,
     target: {
       pid: integerField(target, 'pid'),
@@ -122,6 +127,9 @@ export function parseBodyRecord(text: string, stateCount: number): BodyRecord {
         late: integerField(fields, 'late'),
         failed: integerField(fields, 'failed'),
         threadSamples: integerField(fields, 'threadSamples'),
+        ...(fields.pause === undefined
+          ? {}
+          : { pause: parsePauseStats(objectField(fields, 'pause')) }),
       };
     case 'warning':
       return { type, message: stringField(fields, 'message') };
@@ -146,6 +154,14 @@ export function parseBodyRecord(text: string, stateCount: number): BodyRecord {
     default:
       throw new RecordError(`unknown record type ${JSON.stringify(type)}`);
   }
+}
+
+function parsePauseStats(fields: Fields): PauseStats {
+  return {
+    count: integerField(fields, 'count'),
+    totalNs: numberField(fields, 'totalNs'),
+    maxNs: numberField(fields, 'maxNs'),
+  };
 }
 
 function parseSample(fields: Fields, stateCount: number): SampleRecord {

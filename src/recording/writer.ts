@@ -56,7 +56,8 @@ export interface RawRecordingWriter {
 type RecordingSource = Pick<
   Recording,
   'target' | 'rateHz' | 'idle' | 'startTimeMs' | 'samples'
->;
+> &
+  Partial<Pick<Recording, 'pause'>>;
 
 /**
  * Starts writing a raw recording of `recording`: every batch of samples
@@ -77,6 +78,7 @@ export function writeRawRecording(
       startTime: new Date(recording.startTimeMs),
       rateHz: recording.rateHz,
       idle: recording.idle,
+      ...(recording.pause === undefined ? {} : { pause: recording.pause }),
       target: recording.target,
       onWarning: options.onWarning ?? (() => undefined),
     });
@@ -99,6 +101,9 @@ export interface RawWriterOptions {
   readonly startTime: Date;
   readonly rateHz: number;
   readonly idle: boolean;
+  /** Whether the recording pauses the target for each read; left out of
+   * the header when absent. */
+  readonly pause?: boolean;
   readonly target: TargetInfo;
   /** Receives each problem that ends the file early, such as a full disk
    * or the size limit. The recording goes on without the file. */
@@ -142,6 +147,7 @@ export class RawRecordingFileWriter implements RawRecordingWriter {
       startTime: options.startTime.toISOString(),
       rateHz: options.rateHz,
       idle: options.idle,
+      ...(options.pause === undefined ? {} : { pause: options.pause }),
       states: THREAD_STATES,
       target: options.target,
     };
@@ -293,13 +299,21 @@ export class RawRecordingFileWriter implements RawRecordingWriter {
       last.taken === stats.taken &&
       last.late === stats.late &&
       last.failed === stats.failed &&
-      last.threadSamples === stats.threadSamples
+      last.threadSamples === stats.threadSamples &&
+      last.pause?.count === stats.pause?.count
     ) {
       return;
     }
-    const { taken, late, failed, threadSamples } = stats;
-    this.#statsWritten = { taken, late, failed, threadSamples };
-    records.push({ type: 'stats', taken, late, failed, threadSamples });
+    const { taken, late, failed, threadSamples, pause } = stats;
+    const written: SamplerStats = {
+      taken,
+      late,
+      failed,
+      threadSamples,
+      ...(pause === undefined ? {} : { pause: { ...pause } }),
+    };
+    this.#statsWritten = written;
+    records.push({ type: 'stats', ...written });
   }
 
   /**

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::memory::RemoteMemory;
+use crate::process::{self, ptrace};
 use crate::ruby::walker::{RubyThread, WalkError, Walker};
 use crate::ruby::RubyProcess;
 use crate::sample::{FrameKind, ThreadState};
@@ -45,6 +46,9 @@ pub struct SnapshotOptions {
     pub target: SnapshotTarget,
     /// Use the layout of this Ruby version instead of the detected one.
     pub force_version: Option<String>,
+    /// Stop every thread of a running process with ptrace while the
+    /// stacks are read, so that none tears. A core file ignores it.
+    pub pause: bool,
 }
 
 impl SnapshotOptions {
@@ -53,6 +57,7 @@ impl SnapshotOptions {
         SnapshotOptions {
             target: SnapshotTarget::Process { pid },
             force_version: None,
+            pause: false,
         }
     }
 
@@ -64,6 +69,7 @@ impl SnapshotOptions {
                 binary,
             },
             force_version: None,
+            pause: false,
         }
     }
 }
@@ -122,16 +128,15 @@ pub fn take_snapshot(options: &SnapshotOptions) -> Result<Snapshot> {
                 )));
             }
             let mut process = RubyProcess::open(pid, force_version)?;
-            let fail = |error: WalkError| live_error(pid, error);
-            let threads = list_threads(&mut process.walker, LIVE_ATTEMPTS).map_err(fail)?;
-            let threads: Vec<_> = threads
-                .into_iter()
-                .map(|thread| {
-                    let state = process.thread_state(&thread);
-                    (thread, Some(state))
-                })
-                .collect();
-            let threads = read_stacks(&mut process.walker, threads, LIVE_ATTEMPTS).map_err(fail)?;
+            let threads = if options.pause {
+                let (threads, _) = ptrace::run_paused(pid, |pause| {
+                    // /proc shows every thread stopped while paused.
+                    read_live(&mut process, |tid| pause.task_state(tid))
+                })?;
+                threads
+            } else {
+                read_live(&mut process, |tid| process::task_state(pid, tid))
+            }?;
             Ok(Snapshot {
                 pid,
                 ruby_version: process.version,
@@ -156,6 +161,25 @@ pub fn take_snapshot(options: &SnapshotOptions) -> Result<Snapshot> {
             })
         }
     }
+}
+
+/// Reads every thread of a live process, classifying each with the task
+/// states that `task_state` returns.
+fn read_live(
+    process: &mut RubyProcess,
+    task_state: impl Fn(i32) -> Option<process::TaskState>,
+) -> Result<Vec<ThreadSnapshot>> {
+    let pid = process.pid;
+    let fail = |error: WalkError| live_error(pid, error);
+    let threads = list_threads(&mut process.walker, LIVE_ATTEMPTS).map_err(fail)?;
+    let threads: Vec<_> = threads
+        .into_iter()
+        .map(|thread| {
+            let state = process.thread_state_with(&thread, &task_state);
+            (thread, Some(state))
+        })
+        .collect();
+    read_stacks(&mut process.walker, threads, LIVE_ATTEMPTS).map_err(fail)
 }
 
 fn live_error(pid: i32, error: WalkError) -> Error {

@@ -35,6 +35,9 @@ pub struct StartOptions {
     /// Also sample the Ruby processes that descend from `pid`, including
     /// ones that start during the recording.
     pub subprocesses: Option<bool>,
+    /// Stop every thread of the target with ptrace while its stacks are
+    /// read; false when absent.
+    pub pause: Option<bool>,
 }
 
 /// Facts about the target that the sampler read when it opened it.
@@ -81,6 +84,19 @@ pub struct NativeStats {
     pub late: f64,
     pub failed: f64,
     pub thread_samples: f64,
+    /// Present once a tick paused the target.
+    pub pause: Option<NativePauseStats>,
+}
+
+/// The pauses of a recording with `pause`, totals since the start.
+#[napi(object)]
+pub struct NativePauseStats {
+    /// Pauses of a target process: one per process and tick.
+    pub count: f64,
+    /// Nanoseconds the threads spent stopped, summed over the pauses.
+    pub total_ns: f64,
+    /// The maximum length of one pause, in nanoseconds.
+    pub max_ns: f64,
 }
 
 /// A process that the sampler began or stopped following.
@@ -226,6 +242,11 @@ fn convert_batch(batch: Batch) -> NativeBatch {
             late: batch.stats.late as f64,
             failed: batch.stats.failed as f64,
             thread_samples: batch.stats.thread_samples as f64,
+            pause: (batch.stats.pauses > 0).then(|| NativePauseStats {
+                count: batch.stats.pauses as f64,
+                total_ns: batch.stats.pause_ns as f64,
+                max_ns: batch.stats.max_pause_ns as f64,
+            }),
         },
         end,
         warnings: batch.warnings,
@@ -321,6 +342,7 @@ impl NativeSampler {
         core_options.threads = options.threads.unwrap_or_default();
         core_options.launched = options.launched.unwrap_or(false);
         core_options.subprocesses = options.subprocesses.unwrap_or(false);
+        core_options.pause = options.pause.unwrap_or(false);
         AsyncTask::new(StartTask {
             options: Some(core_options),
         })

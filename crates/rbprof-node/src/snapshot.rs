@@ -14,6 +14,9 @@ pub struct ProcessSnapshotOptions {
     pub pid: i32,
     /// Use the layout of this Ruby version instead of the detected one.
     pub force_version: Option<String>,
+    /// Stop every thread with ptrace while the stacks are read; false when
+    /// absent.
+    pub pause: Option<bool>,
 }
 
 /// Options of `snapshotCore`.
@@ -100,6 +103,7 @@ fn convert(snapshot: Snapshot) -> NativeSnapshot {
 pub fn snapshot(options: ProcessSnapshotOptions) -> AsyncTask<SnapshotTask> {
     let mut core_options = SnapshotOptions::process(options.pid);
     core_options.force_version = options.force_version;
+    core_options.pause = options.pause.unwrap_or(false);
     AsyncTask::new(SnapshotTask {
         options: core_options,
     })
