@@ -41,7 +41,6 @@ class Family {
 export class Metrics {
   readonly #families = new Map<string, Family>();
 
-  /** Sampler ticks, as the sampler counts them. */
   readonly samplesTaken = this.#define(
     'rbprof_sidecar_samples_taken_total',
     'Ticks at which a sampler read a target: one read of every thread.',
@@ -107,6 +106,12 @@ export class Metrics {
       'Resident set size of the sidecar process, in bytes.',
       'gauge',
       { collect: () => process.memoryUsage.rss() },
+    );
+    this.#define(
+      'nodejs_heap_size_used_bytes',
+      'Bytes of the JavaScript heap in use.',
+      'gauge',
+      { collect: () => process.memoryUsage().heapUsed },
     );
   }
 
