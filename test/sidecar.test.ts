@@ -1,6 +1,7 @@
 // rbprof sidecar's HTTP endpoints, with a Ruby application and the sidecar
 // in a PID namespace of their own and requests on loopback.
 
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -353,8 +354,47 @@ test.serial('sigterm stops the sidecar', async (t) => {
   }
 });
 
-test.serial('push flags need --push', async (t) => {
-  const { spawnSync } = await import('node:child_process');
+test.serial('unreadable token file exits 8', (t) => {
+  const result = spawnSync(
+    process.execPath,
+    [CLI, 'sidecar', '--token-file', '/nonexistent/token'],
+    { encoding: 'utf8' },
+  );
+  t.is(result.status, 8);
+  t.regex(
+    result.stderr,
+    /^rbprof: cannot read the token file \/nonexistent\/token: ENOENT/,
+  );
+});
+
+test.serial('busy port exits 2', async (t) => {
+  const first = await startSidecar(t, {
+    namespace: false,
+    args: ['--match', 'no-such-program-here'],
+  });
+  const result = spawnSync(
+    process.execPath,
+    [
+      CLI,
+      'sidecar',
+      '--listen',
+      `127.0.0.1:${first.port}`,
+      '--match',
+      'no-such-program-here',
+    ],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
+  t.is(result.status, 2);
+  t.true(
+    result.stderr.includes(
+      `rbprof: cannot listen on 127.0.0.1:${first.port}: the port is in use\n` +
+        'Choose another address or port with --listen HOST:PORT.\n',
+    ),
+    result.stderr,
+  );
+});
+
+test.serial('push flags need --push', (t) => {
   const result = spawnSync(
     process.execPath,
     [CLI, 'sidecar', '--push-interval', '5'],
