@@ -258,8 +258,7 @@ export class Discovery {
         rubyVersion: result.rubyVersion,
       };
     } catch (error) {
-      const gone =
-        error instanceof RbprofError && error.code === 'ERR_NO_SUCH_PROCESS';
+      const gone = error instanceof RbprofError && isGone(error.code);
       if (!gone) {
         this.#fail(keyOf(entry), error);
         const code = error instanceof RbprofError ? error.code : 'unknown';
@@ -356,6 +355,12 @@ export class Discovery {
       listener();
     }
   }
+}
+
+/** Returns whether an error code means that the process is gone, which
+ * is no failure of the process. */
+export function isGone(code: string): boolean {
+  return code === 'ERR_NO_SUCH_PROCESS' || code === 'ERR_PROCESS_EXITED';
 }
 
 function keyOf(entry: ProcessEntry): string {

@@ -11,7 +11,7 @@ import {
   type SampleBatch,
   type SamplerStats,
 } from '../index';
-import type { Discovery, Target } from './discovery';
+import { isGone, type Discovery, type Target } from './discovery';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
 import { SampleWindow } from './window';
@@ -42,7 +42,8 @@ export interface OpenOptions {
 }
 
 /** How long closing a window waits for the samples taken before its end
- * to arrive. The recording polls its sampler at least once a second. */
+ * to arrive. A recording delivers a batch every 1.1 s or sooner: its poll
+ * waits at most 1 s, then pauses 0.1 s. */
 const MAX_ARRIVAL_WAIT_MS = 1500;
 const NOW = () => performance.now();
 
@@ -126,8 +127,6 @@ export class SamplerHub {
   /**
    * Closes a window once the samples taken before its end have arrived,
    * and returns its profile, or undefined when no recording served it.
-   * A window closed before its end (a client that went away) returns at
-   * once.
    */
   async close(window: SampleWindow): Promise<Profile | undefined> {
     const group = this.#groups.get(window.rateHz);
@@ -366,7 +365,7 @@ class TargetSampler {
   async #start(): Promise<string | undefined> {
     const { log, metrics, discovery } = this.group.hub;
     try {
-      this.#current = await this.#attach(-Infinity);
+      this.#current = await this.#attach();
     } catch (error) {
       const code = error instanceof RbprofError ? error.code : 'unknown';
       metrics.attachFailures.add({ code }, 1);
@@ -375,8 +374,7 @@ class TargetSampler {
         { pid: this.target.pid, rateHz: this.group.rateHz, error },
         `cannot attach to target ${code}`,
       );
-      const gone = code === 'ERR_NO_SUCH_PROCESS';
-      if (!gone) {
+      if (!isGone(code)) {
         discovery.reportFailure(this.target, error);
       }
       void discovery.rescan();
@@ -410,7 +408,7 @@ class TargetSampler {
     }
   }
 
-  async #attach(validFromMs: number): Promise<Generation> {
+  async #attach(): Promise<Generation> {
     const recording = await record({
       pid: this.target.pid,
       rateHz: this.group.rateHz,
@@ -421,7 +419,7 @@ class TargetSampler {
     const generation: Generation = {
       recording,
       originMs: NOW(),
-      validFromMs,
+      validFromMs: -Infinity,
       validUntilMs: Infinity,
       lastStats: { taken: 0, late: 0, failed: 0, threadSamples: 0 },
       retired: false,
@@ -524,7 +522,7 @@ class TargetSampler {
     }
     let next: Generation;
     try {
-      next = await this.#attach(-Infinity);
+      next = await this.#attach();
     } catch (error) {
       // The process is likely exiting, which the old recording reports.
       this.group.hub.log.warn('cannot restart recording', {
