@@ -12,8 +12,9 @@ export interface PauseFlags {
 export function pauseOption(): Option {
   return new Option(
     '--pause',
-    "stop the target's threads while each sample reads them, so no " +
-      'stack tears; costs the target a pause per sample and needs ptrace',
+    "stop the target's threads with ptrace while each sample reads " +
+      'them, so no stack tears; stops the target for each sample ' +
+      '(see docs/pausing.md)',
   ).conflicts('nonblocking');
 }
 
@@ -21,8 +22,8 @@ export function pauseOption(): Option {
 export function nonblockingOption(): Option {
   return new Option(
     '--nonblocking',
-    'read the stacks while the target runs (the default): costs the ' +
-      'target nothing, but a stack that changes during the read fails',
+    'read the stacks while the target runs (the default): never stops ' +
+      'it, but a stack that changes during the read is dropped as failed',
   );
 }
 
