@@ -138,6 +138,10 @@ impl Tracer {
             }
             pause.wait_for_stops(deadline);
         }
+        // NOTE: a process that keeps starting threads through all the
+        // listings, or a thread that missed the deadline and starts more,
+        // leaves those threads running during the read. The caller sees
+        // only the latter, through `running_threads`.
         Ok(pause)
     }
 
