@@ -1,5 +1,6 @@
 // Builds batches in the addon's flattened shape from readable samples.
 
+import type { NativeProcessEvent } from '../../dist/native';
 import type { RawBatch } from '../../dist/profile/data';
 
 export interface SampleSpec {
@@ -19,12 +20,19 @@ export interface BatchSpec {
   samples?: SampleSpec[];
   stats?: Partial<RawBatch['stats']>;
   warnings?: string[];
+  processes?: NativeProcessEvent[];
   end?: { reason: string; message?: string };
 }
 
+/** A batch as the addon hands it over. */
+export type FakeBatch = RawBatch & {
+  processes: NativeProcessEvent[];
+  end?: { reason: string; message?: string };
+};
+
 export function makeBatch(
   spec: BatchSpec,
-): RawBatch & { end?: { reason: string; message?: string } } {
+): FakeBatch {
   const samples = spec.samples ?? [];
   const frameStarts = [0];
   const frameFunctions: number[] = [];
@@ -36,7 +44,7 @@ export function makeBatch(
     });
     frameStarts.push(frameFunctions.length);
   }
-  const batch: RawBatch & { end?: { reason: string; message?: string } } = {
+  const batch: FakeBatch = {
     functions: (spec.functions ?? []).map(([id, name, path]) => ({
       id,
       name,
@@ -65,6 +73,7 @@ export function makeBatch(
       ...spec.stats,
     },
     warnings: spec.warnings ?? [],
+    processes: spec.processes ?? [],
   };
   if (spec.end !== undefined) {
     batch.end = spec.end;
