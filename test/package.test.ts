@@ -30,6 +30,7 @@ const EXPORTS = [
   'PermissionDeniedError',
   'ProcessExitedError',
   'Profile',
+  'ProfileBuilder',
   'PROFILE_FORMATS',
   'RbprofError',
   'readRecording',
