@@ -275,6 +275,9 @@ test.serial('raw recording keeps the pause', async (t) => {
 
 test.serial('snapshot --pause reads every thread', async (t) => {
   const workload = await startWorkload(t, 'threads.rb');
+  // The workload prints its ready line right after creating its threads,
+  // before all of them have set their names.
+  await new Promise((resolve) => setTimeout(resolve, 500));
   const result = await runCli(t, [
     'snapshot',
     '--pause',
