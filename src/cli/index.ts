@@ -21,7 +21,7 @@ export function createProgram(): Command {
       outputError: (message, write) =>
         write(`rbprof: ${message.replace(/^error: /, '')}`),
     })
-    .showHelpAfterError('Run `rbprof <command> --help` to list the options.')
+    .showHelpAfterError('Run `rbprof --help` to list the commands.')
     .option(
       '--supported-versions',
       'list the Ruby versions rbprof can read, then exit',
@@ -34,7 +34,13 @@ export function createProgram(): Command {
     snapshotCommand(),
     topCommand(),
   ]) {
-    program.addCommand(command.copyInheritedSettings(program));
+    program.addCommand(
+      command
+        .copyInheritedSettings(program)
+        .showHelpAfterError(
+          `Run \`rbprof ${command.name()} --help\` to list the options.`,
+        ),
+    );
   }
 
   // Set after the subcommands copied the settings, so that only the

@@ -73,7 +73,7 @@ export function recordCommand(): Command {
     )
     .argument('[command...]', 'the command to start and profile, after --')
     .option('--pid <pid>', 'process id of the Ruby process', parsePid)
-    .option('--rate <hz>', 'samples per second', parseRate, 99)
+    .option('--rate <hz>', 'samples per second, at most 10000', parseRate, 99)
     .option(
       '--duration <seconds>',
       'stop after this many seconds',

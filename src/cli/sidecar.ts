@@ -54,11 +54,13 @@ export function sidecarCommand(): Command {
         'them to a Pyroscope server. Runs until SIGTERM or SIGINT. ' +
         'Logs are JSON lines on stderr.',
     )
-    .option(
-      '--listen <host:port>',
-      'the address to serve on; port 0 picks a free port',
-      parseListen,
-      parseListen('0.0.0.0:6060'),
+    .addOption(
+      new Option(
+        '--listen <host:port>',
+        'the address to serve on; port 0 picks a free port',
+      )
+        .argParser(parseListen)
+        .default(parseListen('0.0.0.0:6060'), '0.0.0.0:6060'),
     )
     .addOption(
       new Option(

@@ -45,7 +45,7 @@ export function topCommand(): Command {
         '(at once when stdin is not a terminal).',
     )
     .requiredOption('--pid <pid>', 'process id of the Ruby process', parsePid)
-    .option('--rate <hz>', 'samples per second', parseRate, 99)
+    .option('--rate <hz>', 'samples per second, at most 10000', parseRate, 99)
     .option(
       '--idle',
       'also sample threads that are not running on a CPU, and count them',

@@ -93,6 +93,9 @@ async function main() {
   await inject(partial, 'NODE_SEA_BLOB', fs.readFileSync(blob), {
     sentinelFuse: SEA_FUSE,
   });
+  log(
+    "postject's warnings about note sections above are expected and harmless",
+  );
 
   const output = path.join(OUT_DIR, 'rbprof');
   fs.renameSync(partial, output);
