@@ -3,6 +3,9 @@ import { performance } from 'node:perf_hooks';
 import {
   fromNativeError,
   InvalidArgumentError,
+  NoSuchProcessError,
+  NotRubyError,
+  ProcessExitedError,
   RbprofError,
   SamplingFailedError,
 } from './errors';
@@ -166,12 +169,62 @@ export async function startRecording(
   } catch (error) {
     const converted = fromNativeError(error);
     if (launched !== undefined && converted instanceof RbprofError) {
-      converted.launched = launched;
+      const described = describeLaunchFailure(
+        converted,
+        options.command ?? [],
+        launched.pid,
+        options.subprocesses === true,
+      );
+      described.launched = launched;
+      throw described;
     }
     throw converted;
   }
   const stateCodes = stateCodesFromNames(native.threadStateNames());
   return new ActiveRecording(sampler, stateCodes, options, launched);
+}
+
+/**
+ * Words the errors of a launched command that never showed a Ruby VM in
+ * terms of the command: the core's messages speak of a pid and advise
+ * --pid, which the user did not give.
+ */
+function describeLaunchFailure(
+  error: RbprofError,
+  command: readonly string[],
+  pid: number,
+  subprocesses: boolean,
+): RbprofError {
+  const program = command[0] ?? 'the command';
+  const subject = `the command \`${program}\` (process ${pid})`;
+  const wrapperHint =
+    'rbprof profiles Ruby (MRI) programs. If the command starts Ruby ' +
+    'through a shell or a wrapper script, pass --subprocesses ' +
+    '(subprocesses: true) to follow it, or have the wrapper exec Ruby, as ' +
+    "in `sh -c 'exec ruby app.rb'`.";
+  if (error instanceof NotRubyError) {
+    return new NotRubyError(
+      subprocesses
+        ? `${subject} ran no Ruby: neither it nor a process it started ran a Ruby VM`
+        : `${subject} is not a Ruby process: ${error.message.replace(/^process \d+ is not a Ruby process: /, '')}`,
+      {
+        hint: subprocesses
+          ? 'rbprof profiles Ruby (MRI) programs; check that the command starts one.'
+          : wrapperHint,
+        cause: error,
+      },
+    );
+  }
+  if (
+    error instanceof NoSuchProcessError ||
+    error instanceof ProcessExitedError
+  ) {
+    return new ProcessExitedError(
+      `${subject} exited before rbprof found a Ruby VM in it`,
+      { hint: wrapperHint, cause: error },
+    );
+  }
+  return error;
 }
 
 function checkOptions(options: RecordOptions): void {
@@ -490,7 +543,8 @@ class ActiveRecording implements Recording {
 
 function toProcessEvent(event: NativeBatch['processes'][number]): ProcessEvent {
   const converted = {
-    kind: event.kind === 'attached' ? ('attached' as const) : ('exited' as const),
+    kind:
+      event.kind === 'attached' ? ('attached' as const) : ('exited' as const),
     pid: event.pid,
     parentPid: event.parent,
     timeNs: event.timeNs,

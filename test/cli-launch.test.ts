@@ -119,3 +119,50 @@ asRoot(
     );
   },
 );
+
+test.serial('a command that is not Ruby is named in the error', async (t) => {
+  const result = await runCli(t, ['record', '--no-raw', '--', 'sleep', '3']);
+  // The command's own status stays rbprof's, also when it was not profiled.
+  t.is(result.code, 0, result.stderr);
+  t.regex(
+    result.stderr,
+    /rbprof: the command `sleep` \(process \d+\) is not a Ruby process: no Ruby VM found in \S*sleep/,
+  );
+  t.regex(result.stderr, /pass --subprocesses/);
+  t.notRegex(result.stderr, /--pid/);
+});
+
+test.serial('--subprocesses profiles Ruby started by a shell', async (t) => {
+  const result = await runCli(t, [
+    'record',
+    '--no-raw',
+    '--subprocesses',
+    '--',
+    'sh',
+    '-c',
+    `${RUBY} ${workload('known_split.rb')} 1.5; exit 4`,
+  ]);
+  t.is(result.code, 4, result.stderr);
+  t.truthy(
+    parseSummary(result.stderr).find((row) => row.name === 'Object#alpha'),
+    result.stderr,
+  );
+  t.regex(result.stderr, /Sampled 1 process: \d+ \(Ruby [\d.]+, exited\)/);
+});
+
+test.serial('--subprocesses names a shell that runs no Ruby', async (t) => {
+  const result = await runCli(t, [
+    'record',
+    '--no-raw',
+    '--subprocesses',
+    '--',
+    'sh',
+    '-c',
+    'sleep 0.5; exit 4',
+  ]);
+  t.is(result.code, 4, result.stderr);
+  t.regex(
+    result.stderr,
+    /the command `sh` \(process \d+\) ran no Ruby: neither it nor a process it started ran a Ruby VM/,
+  );
+});

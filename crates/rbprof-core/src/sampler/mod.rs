@@ -141,7 +141,13 @@ impl Sampler {
         options.validate()?;
         let force_version = options.force_version.as_deref();
         let process = if options.launched {
-            RubyProcess::open_launched(options.pid, force_version)?
+            if options.subprocesses {
+                // The command may be a shell or wrapper that starts Ruby as
+                // a child, which then becomes the first target.
+                open_launched_tree(options.pid, force_version)?
+            } else {
+                RubyProcess::open_launched(options.pid, force_version)?
+            }
         } else {
             RubyProcess::open(options.pid, force_version)?
         };
@@ -348,7 +354,9 @@ struct Recorder {
 
 impl Recorder {
     fn new(process: RubyProcess, options: SamplerOptions, started: Instant) -> Recorder {
-        let root = process.pid;
+        // Descendants are looked for below the requested process, which
+        // differs from the first target when a launched wrapper started it.
+        let root = options.pid;
         let mut recorder = Recorder {
             targets: Vec::new(),
             options,
@@ -417,7 +425,11 @@ impl Recorder {
             self.stats.failed += 1;
         }
         if self.targets.is_empty() {
-            return Some(EndReason::ProcessExited);
+            // A wrapper that is not sampled may still start another Ruby.
+            let wrapper_runs = self.options.subprocesses && target_alive(self.root);
+            if !wrapper_runs {
+                return Some(EndReason::ProcessExited);
+            }
         }
         self.check_selection();
         None
@@ -805,6 +817,42 @@ fn during_gc(process: &RubyProcess) -> bool {
         return false;
     };
     flag.during_gc(process.walker.memory(), vm) == Some(true)
+}
+
+/// Opens a launched command, or the first process below it that runs Ruby
+/// when the command itself does not (a shell or a wrapper script). Waits
+/// as long as the command runs, like [`RubyProcess::open_launched`].
+fn open_launched_tree(root: i32, force_version: Option<&str>) -> Result<RubyProcess> {
+    loop {
+        match RubyProcess::open_once(root, force_version) {
+            Ok(process) => return Ok(process),
+            Err(Error::VmUnreadable { .. }) => {}
+            Err(Error::NotRuby { .. }) => {
+                for descendant in tree::descendants(root, tree::MAX_DESCENDANTS) {
+                    match RubyProcess::open_once(descendant.pid, force_version) {
+                        Ok(process) => return Ok(process),
+                        // A Ruby that cannot be read ends the wait with its
+                        // reason.
+                        Err(
+                            error @ (Error::UnsupportedVersion { .. }
+                            | Error::PermissionDenied { .. }),
+                        ) => return Err(error),
+                        Err(_) => {}
+                    }
+                }
+            }
+            Err(Error::NoSuchProcess { .. } | Error::ProcessExited { .. }) => break,
+            Err(error) => return Err(error),
+        }
+        if !target_alive(root) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(Error::NotRuby {
+        pid: root,
+        reason: "it exited, and neither it nor a process it started ran Ruby".into(),
+    })
 }
 
 /// Tells whether the target still runs (not gone and not a zombie).
