@@ -38,6 +38,12 @@ pub enum Error {
     #[error("core file {path}: {reason}")]
     CoreNotRuby { path: String, reason: String },
 
+    #[error("core file {path} does not exist")]
+    CoreMissing { path: String },
+
+    #[error("--binary does not match core file {path}: {reason}")]
+    CoreBinaryMismatch { path: String, reason: String },
+
     #[error("failed to read the Ruby VM from core file {path}: {reason}")]
     CoreVmUnreadable { path: String, reason: String },
 
@@ -93,6 +99,8 @@ impl Error {
             Error::VmUnreadable { .. } => "ERR_VM_UNREADABLE",
             Error::InvalidCore { .. } => "ERR_INVALID_CORE",
             Error::CoreNotRuby { .. } => "ERR_NOT_RUBY",
+            Error::CoreMissing { .. } => "ERR_INVALID_CORE",
+            Error::CoreBinaryMismatch { .. } => "ERR_INVALID_ARGUMENT",
             Error::CoreVmUnreadable { .. } => "ERR_VM_UNREADABLE",
             Error::LaunchFailed { .. } => "ERR_LAUNCH_FAILED",
             Error::Io { .. } => "ERR_IO",
@@ -131,6 +139,18 @@ impl Error {
                  `gcore PID` or the kernel write them. A core cut short by a \
                  full disk or an interrupted copy cannot be read: write or \
                  copy it again."
+                    .into(),
+            ),
+            Error::CoreMissing { .. } => Some(
+                "Check the path. `gcore PID` writes the core of a running \
+                 process."
+                    .into(),
+            ),
+            Error::CoreBinaryMismatch { .. } => Some(
+                "Pass the libruby (or static ruby executable) of the exact \
+                 build that the process ran: `readelf -n FILE` shows a \
+                 file's build ID. Without --binary, rbprof reads the file \
+                 that the core names."
                     .into(),
             ),
             Error::CoreNotRuby { .. } => Some(

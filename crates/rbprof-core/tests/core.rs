@@ -318,7 +318,18 @@ fn moved_libruby_is_read_from_binary() {
     let wrong = dir.0.join(&names[0]);
     std::fs::copy(std::env::current_exe().unwrap(), &wrong).unwrap();
     let error = snapshot_core(&core, Some(&wrong)).expect_err("wrong binary");
-    assert!(error.to_string().contains("build ID"), "{error}");
+    assert!(
+        matches!(error, Error::CoreBinaryMismatch { .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.code(), "ERR_INVALID_ARGUMENT");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("--binary does not match core file"),
+        "{message}"
+    );
+    assert!(message.contains("build ID"), "{message}");
+    assert!(!error.hint().unwrap().contains("pass that exact file"));
 }
 
 #[test]
@@ -347,7 +358,7 @@ fn garbage_files_are_not_cores() {
         (&random, "not an ELF file"),
         (&empty, "empty"),
         (&executable, "not a core file"),
-        (&missing, "No such file"),
+        (&missing, "does not exist"),
     ];
     for (path, reason) in cases {
         let error = snapshot_core(path, None).expect_err("not a core");

@@ -60,6 +60,39 @@ impl CoreView {
     pub fn core(&self) -> &CoreFile {
         &self.core
     }
+
+    /// Describes how a user-supplied binary differs from the build that
+    /// the process mapped, when the core records that build's ID and the
+    /// two differ.
+    pub fn substitute_mismatch(&self) -> Option<String> {
+        for (recorded, local) in &self.substitutes {
+            let first = self
+                .mappings
+                .iter()
+                .find(|m| m.path.as_deref() == Some(recorded.as_str()) && m.offset == 0)?;
+            let expected = self.core.build_id_at(first.start)?;
+            let found = ElfImage::open(local).ok()?.build_id().map(<[u8]>::to_vec);
+            match found {
+                Some(found) if found != expected => {
+                    return Some(format!(
+                        "{} has build ID {}, but the process mapped {recorded} with build ID {}",
+                        local.display(),
+                        hex(&found),
+                        hex(&expected)
+                    ))
+                }
+                None => {
+                    return Some(format!(
+                        "{} has no build ID, but the process mapped {recorded} with build ID {}",
+                        local.display(),
+                        hex(&expected)
+                    ))
+                }
+                _ => {}
+            }
+        }
+        None
+    }
 }
 
 impl ProcessView for CoreView {

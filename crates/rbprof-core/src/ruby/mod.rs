@@ -332,11 +332,17 @@ impl RubyProcess<CoreMemory> {
         force_version: Option<&str>,
     ) -> Result<RubyProcess<CoreMemory>> {
         let path = core.display().to_string();
+        if !core.exists() {
+            return Err(Error::CoreMissing { path });
+        }
         let core = CoreFile::open(core).map_err(|reason| Error::InvalidCore {
             path: path.clone(),
             reason,
         })?;
         let view = CoreView::new(Arc::new(core), binary);
+        if let Some(reason) = view.substitute_mismatch() {
+            return Err(Error::CoreBinaryMismatch { path, reason });
+        }
         // The shared opener names the pid in its errors, but a core file is
         // named by its path.
         Self::open_view(view.memory(), &view, force_version).map_err(|error| match error {
