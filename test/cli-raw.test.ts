@@ -260,6 +260,13 @@ test.serial('report rejects a foreign file', async (t) => {
   ]);
   t.is(missing.code, EXIT_CODES.fileAccess);
   t.regex(missing.stderr, /cannot read the recording .*missing: ENOENT/);
+
+  const folder = await runCli(t, ['report', '--input', dir]);
+  t.is(folder.code, EXIT_CODES.fileAccess);
+  t.regex(
+    folder.stderr,
+    /it is a folder, not a raw recording\nPass the \.raw\.jsonl file/,
+  );
 });
 
 test.serial('SIGUSR1 writes the profile so far', async (t) => {
@@ -510,3 +517,45 @@ function runInTerminal(
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+test.serial(
+  'a profile file that fails at the end names the report command',
+  async (t) => {
+    const dir = tempDir(t);
+    const raw = path.join(dir, 'recording.raw.jsonl');
+    const file = path.join(dir, 'missing-folder', 'profile.pb');
+    const workload = await startWorkload(t, 'threads.rb');
+    const result = await runCli(t, [
+      'record',
+      '--pid',
+      String(workload.pid),
+      '--duration',
+      '1',
+      '--raw-file',
+      raw,
+      '--format',
+      'pprof',
+      '--file',
+      file,
+    ]);
+    t.is(result.code, EXIT_CODES.fileAccess, result.stderr);
+    t.regex(
+      result.stderr,
+      new RegExp(`^rbprof: cannot write ${file}: ENOENT`, 'm'),
+    );
+    const hint = `\`rbprof report --input ${raw} --format pprof --file PATH\` writes the profile.`;
+    t.true(result.stderr.includes(hint), result.stderr);
+    // The command it names works.
+    const report = await runCli(t, [
+      'report',
+      '--input',
+      raw,
+      '--format',
+      'pprof',
+      '--file',
+      path.join(dir, 'profile.pb'),
+    ]);
+    t.is(report.code, 0, report.stderr);
+    t.true(fs.statSync(path.join(dir, 'profile.pb')).size > 0);
+  },
+);

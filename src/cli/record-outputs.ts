@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import {
+  FileAccessError,
   formatInfo,
   renderProfile,
   writeRawRecording,
@@ -137,12 +138,34 @@ export class RecordOutputs {
    * be written, after the raw recording is complete.
    */
   async finish(profile: Profile): Promise<void> {
+    // A raw recording still being written at the end holds every sample.
+    const rawComplete = this.#raw?.writing === true;
     if (this.#raw !== undefined) {
       await this.#raw.finish(profile);
       this.#options.log(`Raw recording: ${this.#raw.path}`);
     }
     if (this.#profileFile !== undefined) {
-      this.#writeProfile(profile);
+      try {
+        this.#writeProfile(profile);
+      } catch (error) {
+        const raw = this.#raw;
+        if (
+          !(error instanceof FileAccessError) ||
+          raw === undefined ||
+          !rawComplete
+        ) {
+          throw error;
+        }
+        // The samples are safe in the raw recording: say how to render
+        // them once the folder is fixed.
+        throw new FileAccessError(error.message, error.path, {
+          hint:
+            `The raw recording ${raw.path} has every sample: ` +
+            `\`rbprof report --input ${raw.path} --format ` +
+            `${this.#profileFile.format} --file PATH\` writes the profile.`,
+          cause: error,
+        });
+      }
       this.#options.log(`Profile: ${this.#profileFile.path}`);
     }
   }

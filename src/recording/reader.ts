@@ -71,6 +71,18 @@ export async function readRecording(path: string): Promise<RawRecording> {
       { cause: error },
     );
   }
+  if ((await file.stat()).isDirectory()) {
+    await file.close();
+    throw new FileAccessError(
+      `cannot read the recording ${path}: it is a folder, not a raw recording`,
+      path,
+      {
+        hint:
+          'Pass the .raw.jsonl file that `rbprof record` wrote; it prints ' +
+          'the path when the recording ends.',
+      },
+    );
+  }
   try {
     const reader = new RecordingReader(path);
     const buffer = Buffer.alloc(CHUNK_BYTES);
