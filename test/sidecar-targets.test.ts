@@ -199,3 +199,27 @@ asRoot('rotation keeps a scrape whole', async (t) => {
     `${countSamples(profile)} samples in ${seconds} s`,
   );
 });
+
+asRoot("a restarted app's lines are not lost to the log limit", async (t) => {
+  const dir = tempDir(t);
+  const sidecar = await startSidecar(t, { app: restartingApp(dir) });
+  const first = Number((await sidecar.waitForOutput(/^ready (\d+)$/))[1]);
+  // Each scrape starts and ends a recording of the first run, so its
+  // lifecycle lines reach the limit of 5 a minute.
+  for (let i = 0; i < 5; i += 1) {
+    await scrape(sidecar.url('/debug/pprof/profile?seconds=1'));
+  }
+  const linesBefore = sidecar.lines.length;
+  fs.writeFileSync(path.join(dir, 'stop-1'), '');
+  await sidecar.waitForLog(
+    (line) => line.msg === 'target changed',
+    linesBefore,
+  );
+  await scrape(sidecar.url('/debug/pprof/profile?seconds=1'));
+  const started = await sidecar.waitForLog(
+    (line) => line.msg === 'recording started' && line.pid !== first,
+    linesBefore,
+  );
+  t.not(started.pid, first);
+  t.is(started.suppressed, undefined);
+});

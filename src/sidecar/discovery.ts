@@ -299,7 +299,11 @@ export class Discovery {
     for (const [key, target] of before) {
       if (!after.has(key)) {
         changed = true;
-        log.info('target lost', { pid: target.pid, command: target.command });
+        log.info(
+          'target lost',
+          { pid: target.pid, command: target.command },
+          `target lost ${target.pid}`,
+        );
         this.#recentlyLost.push({ target, at: now });
       }
     }
@@ -315,13 +319,17 @@ export class Discovery {
       };
       const previous = this.#recentlyLost.shift()?.target;
       if (previous === undefined) {
-        log.info('target found', fields);
+        log.info('target found', fields, `target found ${target.pid}`);
       } else {
-        log.info('target changed', {
-          ...fields,
-          previousPid: previous.pid,
-          previousCommand: previous.command,
-        });
+        log.info(
+          'target changed',
+          {
+            ...fields,
+            previousPid: previous.pid,
+            previousCommand: previous.command,
+          },
+          `target changed ${target.pid}`,
+        );
       }
     }
     this.#options.metrics.targets.set({}, after.size);

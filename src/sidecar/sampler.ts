@@ -387,10 +387,13 @@ class TargetSampler {
       return undefined;
     }
     metrics.recordings.add({}, 1);
-    log.info('recording started', {
-      pid: this.target.pid,
-      rateHz: this.group.rateHz,
-    });
+    // Lifecycle lines are limited per pid, so that a restarted app's
+    // lines are not lost to the limit of its predecessor's.
+    log.info(
+      'recording started',
+      { pid: this.target.pid, rateHz: this.group.rateHz },
+      `recording started ${this.target.pid}`,
+    );
     this.#scheduleRotation();
     return undefined;
   }
@@ -458,7 +461,11 @@ class TargetSampler {
       const { log } = this.group.hub;
       const fields = { pid: this.target.pid, rateHz: this.group.rateHz };
       if (error === undefined) {
-        log.info('recording ended', { ...fields, reason });
+        log.info(
+          'recording ended',
+          { ...fields, reason },
+          `recording ended ${fields.pid}`,
+        );
       } else {
         log.error('recording failed', { ...fields, error });
       }
@@ -593,9 +600,17 @@ class SubprocessLog {
           this.#known.clear();
         }
         this.#known.set(event.pid, targetPid);
-        this.log.info('subprocess attached', fields);
+        this.log.info(
+          'subprocess attached',
+          fields,
+          `subprocess attached ${event.pid}`,
+        );
       } else if (this.#known.delete(event.pid)) {
-        this.log.info('subprocess exited', fields);
+        this.log.info(
+          'subprocess exited',
+          fields,
+          `subprocess exited ${event.pid}`,
+        );
       }
     }
   }
