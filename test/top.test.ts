@@ -199,7 +199,10 @@ test.serial('top quits on Ctrl+C', async (t) => {
     s.includes('Object#alpha'),
   );
   t.true(running.includes('by thread'), running);
-  t.regex(running, /Thread \d+ \(tid \d+\): \d+ samples/);
+  t.regex(
+    running,
+    /(Unnamed thread|Thread ".*") \(native id \d+\): \d+ samples/,
+  );
 
   tmux('send-keys', '-t', session, 'C-c');
   const after = await waitForScreen(session, (s) => s.includes(MARKER));

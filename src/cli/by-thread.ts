@@ -34,14 +34,20 @@ export function formatByThread(
   return sections.join('\n');
 }
 
-function threadHeading(thread: ThreadInfo, sampleCount: number): string {
+/** Names a thread as every per-thread view heads it:
+ * `Thread "left" (native id 1234)`. */
+export function threadTitle(thread: ThreadInfo): string {
   const id = thread.tid > 0 ? `native id ${thread.tid}` : 'native id unknown';
   const name =
     thread.name === undefined
       ? 'Unnamed thread'
       : `Thread ${JSON.stringify(thread.name)}`;
+  return `${name} (${id})`;
+}
+
+function threadHeading(thread: ThreadInfo, sampleCount: number): string {
   const unit = sampleCount === 1 ? 'sample' : 'samples';
-  return `${name} (${id}): ${sampleCount} ${unit}`;
+  return `${threadTitle(thread)}: ${sampleCount} ${unit}`;
 }
 
 /**

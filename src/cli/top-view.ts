@@ -9,6 +9,7 @@ import {
   type ThreadInfo,
   type ThreadState,
 } from '../index';
+import { threadTitle } from './by-thread';
 
 export type SortKey = 'self' | 'total';
 
@@ -241,7 +242,7 @@ function threadTables(
     const samples = tally.samples - (baseTally?.samples ?? 0);
     if (samples > 0) {
       sections.push({
-        title: `${threadLabel(thread)}: ${samples} samples`,
+        title: `${threadTitle(thread)}: ${samples} samples`,
         tally,
         ...(baseTally === undefined ? {} : { baseTally }),
       });
@@ -268,11 +269,6 @@ function threadTables(
     );
   }
   return lines;
-}
-
-function threadLabel(thread: ThreadInfo): string {
-  const name = thread.name === undefined ? '' : ` "${thread.name}"`;
-  return `Thread ${thread.id}${name} (tid ${thread.tid})`;
 }
 
 function headerLine(profile: Profile | undefined): string {
