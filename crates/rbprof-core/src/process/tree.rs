@@ -85,7 +85,7 @@ fn children_of(pid: i32) -> Option<Vec<i32>> {
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 // Either the thread just exited or the kernel lacks the
-                // file; the main thread tells which below.
+                // file. The check of the main thread's file below decides.
             }
             Err(_) => any_file = true,
         }

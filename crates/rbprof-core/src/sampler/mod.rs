@@ -264,7 +264,7 @@ fn take_batch(pending: &mut Pending) -> Batch {
 const SCAN_INTERVAL: Duration = Duration::from_millis(50);
 /// Processes sampled at once by one recording.
 const MAX_TARGETS: usize = 256;
-/// The longest wait between two attempts to open a descendant whose VM
+/// The maximum wait between two attempts to open a descendant whose VM
 /// is not ready yet.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(1);
 
@@ -323,7 +323,7 @@ struct Candidate {
     tries: u32,
 }
 
-/// What happened to a target during a tick.
+/// The result of one tick for one target.
 enum Outcome {
     Sampled,
     Gone,
