@@ -236,8 +236,9 @@ test.serial(
     t.regex(result.stderr, /Recording process \d+ and its Ruby subprocesses/);
     t.regex(result.stderr, new RegExp(`Sampled 3 processes: ${root} \\(Ruby `));
     for (const pid of workers) {
+      // The heading shows the title each worker set in $0.
       const heading = new RegExp(
-        `^Process ${pid} \\(1 thread\\): \\d+ samples$`,
+        `^Process ${pid} "forking worker [01]" \\(1 thread\\): \\d+ samples$`,
         'm',
       );
       t.regex(result.stdout, heading);

@@ -7,6 +7,8 @@ export interface ByThreadOptions {
   readonly states: readonly ThreadState[];
   readonly top?: number;
   readonly threads?: readonly string[];
+  /** Process titles by pid, shown in the per-process headings. */
+  readonly titles?: ReadonlyMap<number, string>;
 }
 
 /**
@@ -52,8 +54,8 @@ function threadHeading(thread: ThreadInfo, sampleCount: number): string {
 
 /**
  * Formats one summary per process that has samples the options select,
- * the process with the most samples first, each headed by its pid and
- * thread count.
+ * the process with the most samples first, each headed by its pid, its
+ * title where known, and its thread count.
  */
 export function formatByProcess(
   profile: Profile,
@@ -76,8 +78,10 @@ export function formatByProcess(
     const unit = view.sampleCount === 1 ? 'sample' : 'samples';
     const threads =
       view.threads.length === 1 ? '1 thread' : `${view.threads.length} threads`;
+    const title = options.titles?.get(view.pid);
+    const named = title === undefined ? '' : ` ${JSON.stringify(title)}`;
     sections.push(
-      `Process ${view.pid} (${threads}): ${view.sampleCount} ${unit}\n${table}`,
+      `Process ${view.pid}${named} (${threads}): ${view.sampleCount} ${unit}\n${table}`,
     );
   }
   return sections.join('\n');

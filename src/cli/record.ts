@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+
 import { Command, Option } from 'commander';
 
 import {
@@ -59,6 +61,12 @@ interface RecordFlags extends PauseFlags {
 /** The default of `--raw-max-mb`: about 4 hours of one busy thread at
  * 99 Hz, estimated at 350 bytes per sample of 30 frames. */
 const DEFAULT_RAW_MAX_MB = 512;
+
+/** The longest process title shown in a per-process heading. */
+const MAX_TITLE_BYTES = 200;
+
+/** Every thread state, to find the processes with any sample. */
+const ALL_STATES: ThreadState[] = ['running', 'waiting_gvl', 'blocked'];
 
 /** Above this share of late or failed samples, the summary is suspect. */
 const SKEWED_SHARE = 0.1;
@@ -292,9 +300,38 @@ function formatFinal(
     return formatByThread(profile, { states, top: flags.top });
   }
   if (flags.byProcess) {
-    return formatByProcess(profile, { states, top: flags.top });
+    return formatByProcess(profile, {
+      states,
+      top: flags.top,
+      titles: processTitles(profile),
+    });
   }
   return profile.toSummary({ top: flags.top, states });
+}
+
+/**
+ * Reads the titles of the profile's processes that still run, as `ps`
+ * shows them: servers such as puma name each worker in its title (`$0`).
+ * Processes that are gone are left out.
+ */
+function processTitles(profile: Profile): Map<number, string> {
+  const titles = new Map<number, string>();
+  for (const view of profile.byProcess({ states: ALL_STATES })) {
+    try {
+      const raw = fs.readFileSync(`/proc/${view.pid}/cmdline`);
+      const title = raw
+        .subarray(0, MAX_TITLE_BYTES)
+        .toString('utf8')
+        .replace(/\0+$/, '')
+        .replace(/\0/g, ' ');
+      if (title !== '') {
+        titles.set(view.pid, title);
+      }
+    } catch {
+      // The process has exited; its heading shows the pid alone.
+    }
+  }
+  return titles;
 }
 
 /** Waits for a launched child and ends the CLI with its exit status, or

@@ -42,8 +42,12 @@ end
 
 parent = Process.pid
 puts "ready #{parent}"
-workers.times do
-  pid = fork { worker_loop(parent) }
+workers.times do |index|
+  # Like puma, each worker names itself in its process title.
+  pid = fork do
+    $0 = "forking worker #{index}"
+    worker_loop(parent)
+  end
   children << pid
   puts "worker #{pid}"
 end
