@@ -62,7 +62,7 @@ interface RecordFlags extends PauseFlags {
  * 99 Hz, estimated at 350 bytes per sample of 30 frames. */
 const DEFAULT_RAW_MAX_MB = 512;
 
-/** The longest process title shown in a per-process heading. */
+/** The maximum length in bytes of a title in a per-process heading. */
 const MAX_TITLE_BYTES = 200;
 
 /** Every thread state, to find the processes with any sample. */
