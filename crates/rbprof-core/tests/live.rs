@@ -5,51 +5,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rbprof_core::{Batch, Error, FrameKind, Function, Sampler, SamplerOptions};
 
-/// A Ruby process that is killed and reaped when the test ends, pass or
-/// fail.
-struct RubyGuard {
-    child: Child,
-}
-
-impl Drop for RubyGuard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Serialises the live tests: workloads that measure time shares are only
-/// right while they have a CPU to themselves, and the machine may have two.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn ruby() -> Option<String> {
-    let ruby = std::env::var("RBPROF_TEST_RUBY").unwrap_or_else(|_| "ruby".into());
-    let found = Command::new(&ruby)
-        .arg("-v")
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !found {
-        eprintln!("skipping: no Ruby interpreter ({ruby})");
-        return None;
-    }
-    Some(ruby)
-}
-
-fn workload(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../test/workloads")
-        .join(name)
-}
+mod common;
+use common::{ruby, serial, workload, RubyGuard};
 
 /// Starts a workload and waits for its `ready PID` line.
 fn start(ruby: &str, script: &str) -> RubyGuard {

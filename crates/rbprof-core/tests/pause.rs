@@ -6,8 +6,7 @@
 //! the tests are skipped with a message when neither exists.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rbprof_core::launch::Child as LaunchedChild;
@@ -16,51 +15,8 @@ use rbprof_core::process::{task_ids, task_state};
 use rbprof_core::ruby::RubyProcess;
 use rbprof_core::{Batch, EndReason, Sampler, SamplerOptions, Stats, ThreadState};
 
-/// A Ruby process that is killed and reaped when the test ends.
-struct RubyGuard {
-    child: Child,
-}
-
-impl RubyGuard {
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-}
-
-impl Drop for RubyGuard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Serialises the tests: each starts busy Ruby threads, and the machine
-/// may have two cores.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn ruby() -> Option<String> {
-    let ruby = std::env::var("RBPROF_TEST_RUBY").unwrap_or_else(|_| "ruby".into());
-    let found = Command::new(&ruby)
-        .arg("-v")
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !found {
-        eprintln!("skipping: no Ruby interpreter ({ruby})");
-        return None;
-    }
-    Some(ruby)
-}
-
-fn workload(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../test/workloads")
-        .join(name)
-}
+mod common;
+use common::{ruby, serial, workload, RubyGuard};
 
 /// Starts a workload and waits for its `ready PID` line.
 fn start(ruby: &str, script: &str, args: &[&str]) -> RubyGuard {

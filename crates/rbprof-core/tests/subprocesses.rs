@@ -4,11 +4,13 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Lines};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rbprof_core::{Batch, Function, ProcessEventKind, Sampler, SamplerOptions};
+
+mod common;
+use common::{ruby, workload};
 
 struct Tree {
     child: Child,
@@ -35,22 +37,8 @@ impl Tree {
     }
 }
 
-fn ruby() -> Option<String> {
-    let ruby = std::env::var("RBPROF_TEST_RUBY").unwrap_or_else(|_| "ruby".into());
-    let found = Command::new(&ruby)
-        .arg("-v")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        eprintln!("skipping: no Ruby interpreter ({ruby})");
-        return None;
-    }
-    Some(ruby)
-}
-
 fn start(ruby: &str, args: &[&str]) -> Tree {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test/workloads/forking.rb");
+    let script = workload("forking.rb");
     let mut child = Command::new(ruby)
         .arg(script)
         .args(args)
