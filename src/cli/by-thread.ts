@@ -7,8 +7,8 @@ export interface ByThreadOptions {
   readonly states: readonly ThreadState[];
   readonly top?: number;
   readonly threads?: readonly string[];
-  /** Process titles by pid, shown in the per-process headings. */
-  readonly titles?: ReadonlyMap<number, string>;
+  /** Returns the title of a process for its heading, if known. */
+  readonly titleOf?: (pid: number) => string | undefined;
 }
 
 /**
@@ -78,7 +78,7 @@ export function formatByProcess(
     const unit = view.sampleCount === 1 ? 'sample' : 'samples';
     const threads =
       view.threads.length === 1 ? '1 thread' : `${view.threads.length} threads`;
-    const title = options.titles?.get(view.pid);
+    const title = options.titleOf?.(view.pid);
     const named = title === undefined ? '' : ` ${JSON.stringify(title)}`;
     sections.push(
       `Process ${view.pid}${named} (${threads}): ${view.sampleCount} ${unit}\n${table}`,

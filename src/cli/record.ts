@@ -65,9 +65,6 @@ const DEFAULT_RAW_MAX_MB = 512;
 /** The maximum length in bytes of a title in a per-process heading. */
 const MAX_TITLE_BYTES = 200;
 
-/** Every thread state, to find the processes with any sample. */
-const ALL_STATES: ThreadState[] = ['running', 'waiting_gvl', 'blocked'];
-
 /** Above this share of late or failed samples, the summary is suspect. */
 const SKEWED_SHARE = 0.1;
 
@@ -303,35 +300,30 @@ function formatFinal(
     return formatByProcess(profile, {
       states,
       top: flags.top,
-      titles: processTitles(profile),
+      titleOf: processTitle,
     });
   }
   return profile.toSummary({ top: flags.top, states });
 }
 
 /**
- * Reads the titles of the profile's processes that still run, as `ps`
- * shows them: servers such as puma name each worker in its title (`$0`).
- * Processes that are gone are left out.
+ * Reads the title of a process that still runs, as `ps` shows it: servers
+ * such as puma name each worker in its title (`$0`). Returns undefined
+ * for a process that is gone.
  */
-function processTitles(profile: Profile): Map<number, string> {
-  const titles = new Map<number, string>();
-  for (const view of profile.byProcess({ states: ALL_STATES })) {
-    try {
-      const raw = fs.readFileSync(`/proc/${view.pid}/cmdline`);
-      const title = raw
-        .subarray(0, MAX_TITLE_BYTES)
-        .toString('utf8')
-        .replace(/\0+$/, '')
-        .replace(/\0/g, ' ');
-      if (title !== '') {
-        titles.set(view.pid, title);
-      }
-    } catch {
-      // The process has exited; its heading shows the pid alone.
-    }
+function processTitle(pid: number): string | undefined {
+  let raw: Buffer;
+  try {
+    raw = fs.readFileSync(`/proc/${pid}/cmdline`);
+  } catch {
+    return undefined;
   }
-  return titles;
+  const title = raw
+    .subarray(0, MAX_TITLE_BYTES)
+    .toString('utf8')
+    .replace(/\0+$/, '')
+    .replace(/\0/g, ' ');
+  return title === '' ? undefined : title;
 }
 
 /** Waits for a launched child and ends the CLI with its exit status, or
@@ -383,10 +375,10 @@ function describeStart(
     flags.duration === undefined
       ? 'until Ctrl+C or its exit'
       : `for ${flags.duration} s or until Ctrl+C`;
-  const which = flags.subprocesses
+  const processes = flags.subprocesses
     ? `process ${target.pid} and its Ruby subprocesses`
     : `process ${target.pid}`;
-  let text = `Recording ${which} (Ruby ${target.rubyVersion}) at ${flags.rate} Hz ${until}.\n`;
+  let text = `Recording ${processes} (Ruby ${target.rubyVersion}) at ${flags.rate} Hz ${until}.\n`;
   if (pause) {
     text += "Each sample stops the target's threads while it reads them.\n";
   }
