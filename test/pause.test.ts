@@ -113,6 +113,7 @@ test.serial('paused target receives SIGTERM', async (t) => {
       timeoutMs: 30_000,
     },
   );
+
   t.truthy(targetExit, 'SIGTERM was sent');
   t.deepEqual(
     await targetExit,
@@ -120,6 +121,7 @@ test.serial('paused target receives SIGTERM', async (t) => {
     'the target exits with status 0',
   );
   t.true(fs.existsSync(path.join(dir, 'term')), 'the TERM handler ran');
+
   t.is(result.signal, null);
   t.is(result.code, 0, result.stderr);
   t.true(
@@ -161,6 +163,7 @@ test.serial('SIGKILL of rbprof leaves the target running', async (t) => {
         timeoutMs: 30_000,
       },
     );
+
     t.is(result.signal, 'SIGKILL', result.stderr);
     for (const task of tasks(workload.pid)) {
       t.false(
@@ -170,6 +173,7 @@ test.serial('SIGKILL of rbprof leaves the target running', async (t) => {
       t.is(task.tracer, 0, `round ${round}: thread ${task.tid} is traced`);
     }
   }
+
   // The main thread writes its count every 10 ms while it runs.
   const before = readCount(dir);
   const deadline = Date.now() + REACTION_MS;

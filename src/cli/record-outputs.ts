@@ -138,7 +138,7 @@ export class RecordOutputs {
    * be written, after the raw recording is complete.
    */
   async finish(profile: Profile): Promise<void> {
-    // A raw recording still being written at the end holds every sample.
+    // A raw recording still being written at the end contains every sample.
     const rawComplete = this.#raw?.writing === true;
     if (this.#raw !== undefined) {
       await this.#raw.finish(profile);
@@ -156,8 +156,8 @@ export class RecordOutputs {
         ) {
           throw error;
         }
-        // The samples are safe in the raw recording: say how to render
-        // them once the folder is fixed.
+        // The samples are safe in the raw recording, so the hint names the
+        // command that renders them once the folder is fixed.
         throw new FileAccessError(error.message, error.path, {
           hint:
             `The raw recording ${raw.path} has every sample: ` +

@@ -568,7 +568,8 @@ class TargetSampler {
   }
 }
 
-/** Subprocesses followed at most before the log forgets them all. */
+/** The maximum number of subprocesses remembered for the log; the list
+ * is cleared when it is full. */
 const MAX_SUBPROCESSES = 10_000;
 
 /**

@@ -1,9 +1,8 @@
 # A preforking server in miniature: the parent forks WORKERS busy workers
 # and then sleeps in Process.wait, as puma and unicorn masters do. When the
 # file named by the second argument appears, it forks one more worker that
-# runs a different method, and with "spawn" as the third argument it also
-# starts a Ruby child through a shell (fork, then exec of sh, then exec of
-# ruby). Prints "ready PID", then "worker PID", "late PID" or
+# runs a different method. With "spawn" as the third argument it then also
+# starts a Ruby child through a shell (fork, exec of sh, exec of ruby). Prints "ready PID", then "worker PID", "late PID" or
 # "spawned PID" lines as children start.
 $stdout.sync = true
 workers = Integer(ARGV.fetch(0, '2'))

@@ -75,8 +75,8 @@ function requireFrom(id, requests, request) {
  * Writes the embedded addon to a new private directory (mode 0700, from
  * mkdtemp) under the temporary directory, loads it with `process.dlopen`
  * and removes the directory again. The loaded library stays mapped after
- * its file is removed, so nothing is left behind unless the process is
- * killed between the write and the removal.
+ * its file is removed. A process killed between the write and the removal
+ * leaves the directory behind.
  */
 function loadEmbeddedAddon() {
   const { FileAccessError } = loadModule(ERRORS_MODULE);

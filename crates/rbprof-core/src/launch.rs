@@ -248,8 +248,8 @@ fn wait_for_exit(pid: i32) -> ChildExit {
             if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            // waitid fails only for a pid that is not our child, which
-            // the spawn rules out.
+            // Other than for EINTR, waitid fails for a pid that is not our
+            // child, which the spawn rules out; the state stays unknown.
             return unknown;
         }
         if matches!(

@@ -116,6 +116,7 @@ fn threads_started_while_pausing_stop_too() {
     let Some(ruby) = ruby() else { return };
     let guard = start(&ruby, "thread_churn.rb", &[]);
     let pid = guard.pid();
+
     let mut tracer = Tracer::new(pid);
     let mut relisted = 0;
     // The spawning threads need CPU time between the pauses, which a
@@ -143,6 +144,7 @@ fn threads_started_while_pausing_stop_too() {
         }
     }
     drop(tracer);
+
     assert!(
         relisted > 0,
         "no thread started while the others were being stopped"
@@ -171,6 +173,7 @@ fn group_stopped_process_stays_stopped() {
     assert!(pause.running_threads().is_empty());
     drop(pause);
     drop(tracer);
+
     // A detached thread runs for a moment to enter the group-stop again,
     // and a thread that left the group-stop for good would stay out.
     let deadline = Instant::now() + Duration::from_secs(5);

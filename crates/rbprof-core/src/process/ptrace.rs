@@ -150,7 +150,7 @@ impl Tracer {
         // The leader's exit status belongs to the process's parent. When
         // that parent is this process (a command rbprof launched), the
         // kernel would hand the status to whichever thread of it waits
-        // first, so the tracer never waits for the leader's exit.
+        // first. The tracer therefore polls the leader without reaping it.
         let reap = tid != self.pid;
         match wait_stop(tid, reap) {
             Report::Stopped { signal } => Tracee::Stopped { signal },
@@ -394,9 +394,9 @@ fn attach(tid: i32) -> io::Result<()> {
     if unsafe { libc::ptrace(libc::PTRACE_SEIZE, tid, NULL, NULL) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: PTRACE_INTERRUPT reads no memory. After a successful seize
-    // it fails only for a thread that is exiting, and a later wait
-    // reports that exit.
+    // SAFETY: PTRACE_INTERRUPT reads no memory. Its result is ignored:
+    // after a successful seize it can fail for a thread that is exiting,
+    // and the wait that follows reports that exit.
     unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, NULL, NULL) };
     Ok(())
 }

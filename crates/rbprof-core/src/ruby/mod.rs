@@ -46,9 +46,9 @@ pub struct RubyProcess<M: RemoteMemory = ProcessMemory> {
     pub walker: Walker<M>,
     /// Things the user should know, such as an unverified layout.
     pub warnings: Vec<String>,
-    /// Where the Ruby binary is mapped, as (start, file offset, inode) per
-    /// mapping: a forked child that shows the same mappings runs the same
-    /// image at the same addresses.
+    /// The mappings of the Ruby binary, as (start, file offset, inode). A
+    /// forked child with the same mappings runs the same image at the same
+    /// addresses.
     pub binary_mappings: Vec<(u64, u64, u64)>,
 }
 
@@ -190,7 +190,7 @@ impl RubyProcess {
 
     /// Opens `child`, a process forked from this one that has not called
     /// exec, without reading the binary again: a fork copies the address
-    /// space, so every address found in the parent holds in the child.
+    /// space, so every address found in the parent is valid in the child.
     /// Returns `Ok(None)` when the child maps the binary differently (it
     /// ran exec), so that it must be opened from scratch.
     pub fn open_fork(&self, child: i32) -> Result<Option<RubyProcess>> {
@@ -250,7 +250,7 @@ impl RubyProcess {
     /// A forked child inherits its parent's thread list. Ruby then keeps
     /// only the thread that called fork, which becomes the VM's main
     /// thread (`main_thread`) and the child's only task, whose id is the
-    /// process id; Ruby 3.1 does not update that thread's recorded id, so
+    /// process id. Ruby 3.1 does not update that thread's recorded id, so
     /// it still names the parent's thread. Other threads whose id is not a
     /// task here are the parent's, listed until Ruby drops them.
     pub fn resolve_thread(
