@@ -3,7 +3,6 @@
 // a signal nor a read-only folder loses more than it must.
 
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import test, { type ExecutionContext } from 'ava';
@@ -18,16 +17,11 @@ import {
   spawnGuarded,
   startWorkload,
   type CliResult,
+  tempDir,
 } from './helpers/processes';
 
 const HEADER = '% self  % total  name';
 const asRoot = process.getuid?.() === 0 ? test.serial : test.serial.skip;
-
-function tempDir(t: ExecutionContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rbprof-cli-raw-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Returns the warnings on stderr, but not the one about late samples,
  * which a busy machine may cause. */
@@ -62,7 +56,7 @@ async function recordRaw(
 
 for (const format of PROFILE_FORMATS) {
   test.serial(`report matches record: ${format}`, async (t) => {
-    const dir = tempDir(t);
+    const dir = tempDir(t, 'cli-raw');
     const raw = path.join(dir, 'recording.raw.jsonl');
     const recorded = path.join(dir, `recorded${formatInfo(format).extension}`);
     const reported = path.join(dir, `reported${formatInfo(format).extension}`);
@@ -101,7 +95,7 @@ for (const format of PROFILE_FORMATS) {
 }
 
 test.serial('report counts running threads only', async (t) => {
-  const raw = path.join(tempDir(t), 'recording.raw.jsonl');
+  const raw = path.join(tempDir(t, 'cli-raw'), 'recording.raw.jsonl');
   await recordRaw(t, raw);
 
   const running = await runCli(t, ['report', '--input', raw]);
@@ -125,7 +119,7 @@ test.serial('report keeps binary off a terminal', async (t) => {
     t.pass();
     return;
   }
-  const raw = path.join(tempDir(t), 'recording.raw.jsonl');
+  const raw = path.join(tempDir(t, 'cli-raw'), 'recording.raw.jsonl');
   await recordRaw(t, raw);
   for (const format of binary) {
     const result = await runInTerminal(t, [
@@ -148,7 +142,7 @@ test.serial('report keeps binary off a terminal', async (t) => {
 });
 
 test.serial('default files go to the cache folder', async (t) => {
-  const cache = tempDir(t);
+  const cache = tempDir(t, 'cli-raw');
   const workload = await startWorkload(t, 'threads.rb');
   const result = await runCli(
     t,
@@ -180,7 +174,7 @@ test.serial('default files go to the cache folder', async (t) => {
 });
 
 test.serial('report reads a cut recording', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'cli-raw');
   const raw = path.join(dir, 'recording.raw.jsonl');
   await recordRaw(t, raw);
   const bytes = fs.readFileSync(raw);
@@ -217,7 +211,7 @@ test.serial('report reads a cut recording', async (t) => {
 });
 
 test.serial('report rejects a corrupt record', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'cli-raw');
   const raw = path.join(dir, 'recording.raw.jsonl');
   await recordRaw(t, raw);
   const text = fs.readFileSync(raw, 'utf8');
@@ -240,7 +234,7 @@ test.serial('report rejects a corrupt record', async (t) => {
 });
 
 test.serial('report rejects a foreign file', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'cli-raw');
   const foreign = path.join(dir, 'profile.folded');
   fs.writeFileSync(foreign, 'main;work 12\n');
   const result = await runCli(t, ['report', '--input', foreign]);
@@ -270,7 +264,7 @@ test.serial('report rejects a foreign file', async (t) => {
 });
 
 test.serial('SIGUSR1 writes the profile so far', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'cli-raw');
   const file = path.join(dir, 'profile.txt');
   const raw = path.join(dir, 'recording.raw.jsonl');
   const workload = await startWorkload(t, 'threads.rb');
@@ -332,7 +326,7 @@ test.serial('SIGUSR1 writes the profile so far', async (t) => {
 });
 
 test.serial('SIGKILL leaves a readable recording', async (t) => {
-  const raw = path.join(tempDir(t), 'recording.raw.jsonl');
+  const raw = path.join(tempDir(t, 'cli-raw'), 'recording.raw.jsonl');
   const workload = await startWorkload(t, 'threads.rb');
   let elapsedSeconds = 0;
   const result = await runCli(
@@ -370,7 +364,7 @@ test.serial('SIGKILL leaves a readable recording', async (t) => {
 });
 
 test.serial('size limit stops the raw file', async (t) => {
-  const raw = path.join(tempDir(t), 'recording.raw.jsonl');
+  const raw = path.join(tempDir(t, 'cli-raw'), 'recording.raw.jsonl');
   const maxBytes = Math.floor(0.01 * 2 ** 20);
   const workload = await startWorkload(t, 'threads.rb');
   const result = await runCli(t, [
@@ -418,7 +412,7 @@ function readOnly(dir: string): string[] {
 }
 
 asRoot('read-only cache folder keeps recording', async (t) => {
-  const cache = tempDir(t);
+  const cache = tempDir(t, 'cli-raw');
   const workload = await startWorkload(t, 'threads.rb');
   const result = await runCli(
     t,
@@ -438,7 +432,7 @@ asRoot('read-only cache folder keeps recording', async (t) => {
 });
 
 asRoot('read-only raw file keeps recording', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'cli-raw');
   const workload = await startWorkload(t, 'threads.rb');
   const result = await runCli(
     t,
@@ -461,7 +455,7 @@ asRoot('read-only raw file keeps recording', async (t) => {
 });
 
 asRoot('read-only profile file fails at the end', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'cli-raw');
   const file = path.join(dir, 'profile.txt');
   const workload = await startWorkload(t, 'threads.rb');
   const result = await runCli(
@@ -521,7 +515,7 @@ function sleep(ms: number): Promise<void> {
 test.serial(
   'a profile file that fails at the end names the report command',
   async (t) => {
-    const dir = tempDir(t);
+    const dir = tempDir(t, 'cli-raw');
     const raw = path.join(dir, 'recording.raw.jsonl');
     const file = path.join(dir, 'missing-folder', 'profile.pb');
     const workload = await startWorkload(t, 'threads.rb');

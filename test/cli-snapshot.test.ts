@@ -2,8 +2,7 @@
 // The core tests need gcore (from gdb) and are skipped without it.
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -11,7 +10,12 @@ import test, { type ExecutionContext } from 'ava';
 
 import type { Snapshot, ThreadSnapshot } from 'rbprof';
 import { EXIT_CODES } from '../dist/cli/errors';
-import { runCli, startWorkload, type Workload } from './helpers/processes';
+import {
+  runCli,
+  startWorkload,
+  type Workload,
+  tempDir,
+} from './helpers/processes';
 
 // One malloc arena keeps a core of the threads workload near 80 MB, where
 // each extra arena adds 64 MB of reserved address space that gcore writes.
@@ -28,13 +32,6 @@ async function startThreads(t: ExecutionContext): Promise<Workload> {
   const workload = await startWorkload(t, 'threads.rb');
   await new Promise((resolve) => setTimeout(resolve, 300));
   return workload;
-}
-
-/** Returns a directory that the test's teardown removes. */
-function tempDir(t: ExecutionContext): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'rbprof-snapshot-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
 }
 
 /** Writes a core of `pid` with gcore and returns its path. */
@@ -139,7 +136,7 @@ const coreTest = GCORE === undefined ? test.skip : test.serial;
 
 coreTest('core file as text and JSON', async (t) => {
   const workload = await startThreads(t);
-  const core = await writeCore(GCORE!, tempDir(t), workload.pid);
+  const core = await writeCore(GCORE!, tempDir(t, 'snapshot'), workload.pid);
   // The core keeps the stacks after the process is gone.
   workload.child.kill('SIGKILL');
 
@@ -157,7 +154,7 @@ coreTest('core file as text and JSON', async (t) => {
 });
 
 test('file that is not a core', async (t) => {
-  const file = path.join(tempDir(t), 'core.garbage');
+  const file = path.join(tempDir(t, 'snapshot'), 'core.garbage');
   writeFileSync(file, 'not a core file\n');
   const result = await runCli(t, ['snapshot', '--core', file]);
   t.is(result.code, EXIT_CODES.invalidCore);

@@ -2,20 +2,12 @@
 // test/workloads/threads.rb, whose threads are named left, right,
 // sleeper-1 and sleeper-2.
 
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 
 import { readRecording } from 'rbprof';
-import { runCli, startWorkload } from './helpers/processes';
-
-function tempDir(t: ExecutionContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rbprof-cli-threads-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { runCli, startWorkload, tempDir } from './helpers/processes';
 
 /** Returns the `Thread "NAME" (native id N): M samples` headings. */
 function headings(stdout: string): string[] {
@@ -43,7 +35,7 @@ function sectionsByThread(stdout: string): Map<string, string> {
 }
 
 test.serial('record --threads samples only those threads', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'cli-threads');
   const raw = path.join(dir, 'recording.raw.jsonl');
   const workload = await startWorkload(t, 'threads.rb');
   const result = await runCli(t, [
@@ -95,7 +87,7 @@ test.serial('record --by-thread heads each thread', async (t) => {
 });
 
 test.serial('report --threads and --by-thread', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'cli-threads');
   const raw = path.join(dir, 'recording.raw.jsonl');
   const workload = await startWorkload(t, 'threads.rb');
   const recorded = await runCli(t, [

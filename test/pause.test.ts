@@ -3,7 +3,6 @@
 // pauses are reported and recorded.
 
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import test, { type ExecutionContext } from 'ava';
@@ -20,17 +19,12 @@ import {
   spawnGuarded,
   startWorkload,
   type Workload,
+  tempDir,
 } from './helpers/processes';
 
 /** How long a process may take to react to a signal. A liveness bound on
  * a loaded machine, not a timing requirement. */
 const REACTION_MS = 5_000;
-
-function tempDir(t: ExecutionContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rbprof-pause-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Starts the server-like workload, which writes its files to `dir`. */
 function startServer(
@@ -85,7 +79,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 test.serial('paused target receives SIGTERM', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'pause');
   const workload = await startServer(t, dir);
   let targetExit: ReturnType<typeof exitWithin> | undefined;
   const result = await runCli(
@@ -137,7 +131,7 @@ test.serial('paused target receives SIGTERM', async (t) => {
 });
 
 test.serial('SIGKILL of rbprof leaves the target running', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'pause');
   // Sleeping threads make each pause longer, so a kill is more likely to
   // land in one.
   const workload = await startServer(t, dir, 16);
@@ -246,7 +240,7 @@ test.serial('traced target cannot be paused', async (t) => {
 });
 
 test.serial('raw recording keeps the pause', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'pause');
   const workload = await startWorkload(t, 'recursive.rb');
   for (const mode of ['--pause', '--nonblocking']) {
     const file = path.join(dir, `${mode.slice(2)}.jsonl`);

@@ -3,7 +3,6 @@
 // profile from any prefix of the file.
 
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import test, { type ExecutionContext } from 'ava';
@@ -19,6 +18,7 @@ import { decodeBatch, Profile as ProfileClass } from '../dist/profile/profile';
 import { HEADER_PREFIX } from '../dist/recording/format';
 import { RawRecordingFileWriter } from '../dist/recording/writer';
 import { makeBatch, type BatchSpec } from './helpers/batches';
+import { tempDir } from './helpers/processes';
 
 const TARGET = {
   pid: 100,
@@ -72,12 +72,6 @@ interface Written {
   readonly warnings: string[];
 }
 
-function tempDir(t: ExecutionContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rbprof-raw-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 /**
  * Feeds `specs` through profile data and the writer as a recording does,
  * and returns the file and the profile that recording would end with.
@@ -87,7 +81,7 @@ function writeRecording(
   specs: BatchSpec[],
   options: { maxBytes?: number; finish?: boolean } = {},
 ): Promise<Written> {
-  const file = path.join(tempDir(t), 'recording.raw.jsonl');
+  const file = path.join(tempDir(t, 'raw'), 'recording.raw.jsonl');
   const warnings: string[] = [];
   const writer = new RawRecordingFileWriter({
     path: file,
@@ -312,7 +306,7 @@ test('record after end is invalid', async (t) => {
 });
 
 test('foreign file is rejected at byte 0', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'raw');
   const cases: Array<[string, string | Buffer]> = [
     ['text', 'hello world\n'],
     ['json', '{"format":"other","version":1}\n'],
@@ -335,7 +329,7 @@ test('foreign file is rejected at byte 0', async (t) => {
 });
 
 test('newer format version is rejected', async (t) => {
-  const file = path.join(tempDir(t), 'v2.raw.jsonl');
+  const file = path.join(tempDir(t, 'raw'), 'v2.raw.jsonl');
   fs.writeFileSync(file, `${HEADER_PREFIX}2,"startTime":"x"}\n`);
   const error = await t.throwsAsync(readRecording(file), {
     instanceOf: InvalidRecordingError,
@@ -348,7 +342,7 @@ test('newer format version is rejected', async (t) => {
 });
 
 test('missing file is a file access error', async (t) => {
-  const file = path.join(tempDir(t), 'missing.raw.jsonl');
+  const file = path.join(tempDir(t, 'raw'), 'missing.raw.jsonl');
   const error = await t.throwsAsync(readRecording(file), {
     instanceOf: FileAccessError,
   });

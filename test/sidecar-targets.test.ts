@@ -5,10 +5,9 @@
 // do.
 
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 
 import {
   countSamples,
@@ -22,15 +21,9 @@ import {
   startSidecar,
   waitForMetrics,
 } from './helpers/sidecar';
+import { tempDir } from './helpers/processes';
 
 const asRoot = process.getuid?.() === 0 ? test.serial : test.serial.skip;
-
-/** Creates a directory that the test's teardown removes. */
-function tempDir(t: ExecutionContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rbprof-sidecar-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Returns the thread-samples of each pid label. */
 function samplesByPid(profile: DecodedProfile): Map<number, number> {
@@ -61,7 +54,7 @@ function restartingApp(dir: string): string {
 }
 
 asRoot('restarted app is picked up', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'sidecar');
   const sidecar = await startSidecar(t, { app: restartingApp(dir) });
   const first = Number((await sidecar.waitForOutput(/^ready (\d+)$/))[1]);
   const before = await scrape(sidecar.url('/debug/pprof/profile?seconds=1'));
@@ -92,7 +85,7 @@ asRoot('restarted app is picked up', async (t) => {
 });
 
 asRoot('scrape spans an app restart', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'sidecar');
   const sidecar = await startSidecar(t, { app: restartingApp(dir) });
   const first = Number((await sidecar.waitForOutput(/^ready (\d+)$/))[1]);
   const pending = scrape(sidecar.url('/debug/pprof/profile?seconds=10'));
@@ -147,7 +140,7 @@ asRoot('workers are followed', async (t) => {
 });
 
 asRoot('worker restart while serving', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'sidecar');
   const restartFile = path.join(dir, 'restart');
   const sidecar = await startSidecar(t, {
     app: appCommand(['--workers', '2', '--restart-file', restartFile]),
@@ -201,7 +194,7 @@ asRoot('rotation keeps a scrape whole', async (t) => {
 });
 
 asRoot("a restarted app's lines are not lost to the log limit", async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'sidecar');
   const sidecar = await startSidecar(t, { app: restartingApp(dir) });
   const first = Number((await sidecar.waitForOutput(/^ready (\d+)$/))[1]);
   // Each scrape starts and ends a recording of the first run, so its

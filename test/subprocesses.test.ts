@@ -4,7 +4,6 @@
 
 import { type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -22,6 +21,7 @@ import {
   parseSummary,
   runCli,
   spawnGuarded,
+  tempDir,
 } from './helpers/processes';
 
 /** A running forking.rb and the `KIND PID` lines it printed. */
@@ -68,12 +68,6 @@ function startTree(t: ExecutionContext, args: readonly string[]): Tree {
   };
 }
 
-function tempDir(t: ExecutionContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rbprof-subprocesses-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 /** Thread-samples of a process whose stack contains `name`. */
 function samplesIn(profile: Profile, pid: number, name: string): number {
   const view = profile.byProcess().find((v) => v.pid === pid);
@@ -92,7 +86,7 @@ async function waitFor(check: () => boolean, what: string): Promise<void> {
 }
 
 test.serial('record follows forked workers and one forked later', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'subprocesses');
   const trigger = path.join(dir, 'fork-now');
   const tree = startTree(t, ['2', trigger]);
   const root = await tree.next('ready');
@@ -144,7 +138,7 @@ test.serial('record follows forked workers and one forked later', async (t) => {
 });
 
 test.serial('samples() reports processes as they come and go', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'subprocesses');
   const trigger = path.join(dir, 'fork-now');
   const tree = startTree(t, ['1', trigger]);
   const root = await tree.next('ready');
@@ -185,7 +179,7 @@ test.serial('samples() reports processes as they come and go', async (t) => {
 });
 
 test.serial('a Ruby started through a shell is followed', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'subprocesses');
   const trigger = path.join(dir, 'fork-now');
   fs.writeFileSync(trigger, '');
   const tree = startTree(t, ['0', trigger, 'spawn']);
@@ -216,7 +210,7 @@ test('subprocesses must be a boolean', async (t) => {
 test.serial(
   'CLI prints one table per process and report splits the raw file',
   async (t) => {
-    const dir = tempDir(t);
+    const dir = tempDir(t, 'subprocesses');
     const raw = path.join(dir, 'tree.raw.jsonl');
     const tree = startTree(t, ['2']);
     const root = await tree.next('ready');

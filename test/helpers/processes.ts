@@ -36,6 +36,13 @@ process.on('exit', () => {
   fs.rmSync(TEST_CACHE_HOME, { recursive: true, force: true });
 });
 
+/** Creates a temporary folder that is removed when the test ends. */
+export function tempDir(t: ExecutionContext, prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `rbprof-${prefix}-`));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 /** Kills a child and waits until it has been reaped. */
 export async function killAndReap(child: ChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) {
