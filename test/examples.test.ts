@@ -127,8 +127,13 @@ test.serial('stream-samples prints each sample', async (t) => {
   const threads = new Set(parsed.map((match) => match?.[2]));
   t.true(threads.has('left'), [...threads].join(', '));
   t.true(threads.has('right'), [...threads].join(', '));
-  // Only running threads are sampled by default.
-  t.false(threads.has('sleeper-1'));
+  // Only running threads are sampled by default. A sleeper wakes every
+  // 0.5 s and is runnable for a moment then, so a rare sample of it is
+  // right; it must stay a small share.
+  const sleeperLines = parsed.filter((match) =>
+    match?.[2].startsWith('sleeper-'),
+  ).length;
+  t.true(sleeperLines * 20 <= lines.length, result.stdout);
   const times = parsed.map((match) => Number(match?.[1]));
   t.true(times.every((time, i) => i === 0 || time >= times[i - 1]));
   t.regex(
