@@ -110,6 +110,22 @@ test.serial('top shows the header and the table', async (t) => {
   t.true(screen.trimEnd().split('\n').length <= 30, screen);
 });
 
+test.serial('top --subprocesses shows the workers', async (t) => {
+  if (!hasTmux()) {
+    t.log('skipping: tmux is not installed');
+    t.pass();
+    return;
+  }
+  // The parent sleeps in Process.wait, so only its workers run Ruby code.
+  const workload = await startWorkload(t, 'forking.rb', ['2']);
+  const session = startTop(t, `--pid ${workload.pid} --subprocesses`);
+
+  const screen = await waitForScreen(session, (s) =>
+    s.includes('Object#worker_loop'),
+  );
+  t.true(screen.includes('Object#worker_loop'), screen);
+});
+
 test.serial('top sorts by total after t', async (t) => {
   if (!hasTmux()) {
     t.log('skipping: tmux is not installed');
