@@ -90,6 +90,9 @@ asRoot('scrape spans an app restart', async (t) => {
   const first = Number((await sidecar.waitForOutput(/^ready (\d+)$/))[1]);
   const pending = scrape(sidecar.url('/debug/pprof/profile?seconds=10'));
   await sidecar.waitForLog((line) => line.msg === 'recording started');
+  // The first run must live long enough to be sampled: its first samples
+  // reach the window a poll interval after the recording starts.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
   fs.writeFileSync(path.join(dir, 'stop-1'), '');
   const started = await sidecar.waitForLog(
     (line) => line.msg === 'recording started' && line.pid !== first,
